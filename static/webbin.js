@@ -1,0 +1,180 @@
+// webbin dashboard behaviour. Loaded as a file (no inline script), so a strict CSP can apply.
+(() => {
+  "use strict";
+
+  const $ = (sel, root = document) => root.querySelector(sel);
+  const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
+
+  // ---- theme -------------------------------------------------------------
+  function toggleTheme() {
+    const dark = document.documentElement.dataset.theme
+      ? document.documentElement.dataset.theme === "dark"
+      : matchMedia("(prefers-color-scheme: dark)").matches;
+    const next = dark ? "light" : "dark";
+    document.documentElement.dataset.theme = next;
+    localStorage.setItem("webbin-theme", next);
+  }
+
+  // ---- toast -------------------------------------------------------------
+  let toastTimer;
+  function toast(text, kind = "info") {
+    const el = $("#toast");
+    if (!el) return;
+    el.textContent = text;
+    el.dataset.kind = kind;
+    el.classList.add("show");
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => el.classList.remove("show"), 2500);
+  }
+
+  // ---- copy buttons ------------------------------------------------------
+  async function copyFrom(selector) {
+    const source = $(selector);
+    if (!source) return;
+    const text = "value" in source && source.tagName !== "PRE" ? source.value : source.textContent;
+    try {
+      await navigator.clipboard.writeText(text);
+    } catch {
+      // Clipboard API needs a secure context; fall back to a selection copy.
+      const area = document.createElement("textarea");
+      area.value = text;
+      document.body.append(area);
+      area.select();
+      document.execCommand("copy");
+      area.remove();
+    }
+    toast("Copied to clipboard");
+  }
+
+  // ---- local times -------------------------------------------------------
+  const timeFormat = new Intl.DateTimeFormat(undefined, {
+    year: "numeric", month: "short", day: "numeric",
+    hour: "2-digit", minute: "2-digit", second: "2-digit",
+  });
+  function localiseTimes(root) {
+    for (const el of $$("time[datetime]:not([data-local])", root)) {
+      const when = new Date(el.getAttribute("datetime"));
+      if (!isNaN(when)) {
+        el.textContent = timeFormat.format(when);
+        el.title = el.getAttribute("datetime");
+        el.dataset.local = "1";
+      }
+    }
+  }
+
+  // ---- live list ---------------------------------------------------------
+  // The highest request id this page has shown; reconnects ask the server for
+  // everything after it, so nothing that arrived while offline is missed.
+  let highWater = 0;
+  function latestId() {
+    for (const li of $$("#request-list > li[data-id]")) {
+      highWater = Math.max(highWater, Number(li.dataset.id));
+    }
+    return highWater;
+  }
+
+  function setLiveState(state, text) {
+    const el = $("#live-state");
+    if (!el) return;
+    el.dataset.state = state;
+    el.textContent = text;
+  }
+
+  document.addEventListener("htmx:ws:before:connection", (evt) => {
+    const connection = evt.detail.connection;
+    const url = new URL(connection.url);
+    url.searchParams.set("after", String(latestId()));
+    connection.url = url.toString();
+    setLiveState("connecting", "connecting…");
+  });
+  document.addEventListener("htmx:ws:after:connection", () => setLiveState("live", "live"));
+  document.addEventListener("htmx:ws:close", (evt) => {
+    const code = evt.detail.code;
+    if (code === 4404) setLiveState("offline", "bin deleted");
+    else setLiveState("offline", "reconnecting…");
+  });
+  document.addEventListener("htmx:ws:before:message:incoming", (evt) => {
+    // Never show a row twice, whatever the network did.
+    let data;
+    try { data = JSON.parse(evt.detail.message.data); } catch { return; }
+    if (data && data.id != null && document.getElementById("req-" + data.id)) {
+      evt.detail.cancelled = true;
+    }
+  });
+  document.addEventListener("htmx:ws:after:message:incoming", () => {
+    latestId();
+    const total = $("#request-total");
+    if (total) total.textContent = String(Number(total.textContent) + 1);
+    localiseTimes(document);
+    flashNewest();
+  });
+
+  function flashNewest() {
+    const first = $("#request-list > li[data-id]");
+    if (first) {
+      first.classList.add("fresh");
+      setTimeout(() => first.classList.remove("fresh"), 1500);
+    }
+  }
+
+  // ---- selection and keyboard -------------------------------------------
+  function markSelected() {
+    const current = $("#detail .request-detail");
+    const id = current && current.dataset.request;
+    for (const li of $$("#request-list > li[data-id]")) {
+      li.classList.toggle("selected", li.dataset.id === id);
+    }
+  }
+
+  function move(delta) {
+    const rows = $$("#request-list > li[data-id]");
+    if (!rows.length) return;
+    let index = rows.findIndex((li) => li.classList.contains("selected"));
+    index = index === -1 ? 0 : Math.min(Math.max(index + delta, 0), rows.length - 1);
+    const link = $("a", rows[index]);
+    if (link) {
+      link.click();
+      rows[index].scrollIntoView({ block: "nearest" });
+    }
+  }
+
+  document.addEventListener("keydown", (evt) => {
+    if (evt.ctrlKey || evt.metaKey || evt.altKey) return;
+    const tag = (evt.target.tagName || "").toLowerCase();
+    if (tag === "input" || tag === "textarea" || tag === "select" || evt.target.isContentEditable) return;
+    if (evt.key === "j") move(1);
+    else if (evt.key === "k") move(-1);
+    else if (evt.key === "c" && $("#capture-url")) copyFrom("#capture-url");
+    else if (evt.key === "t") toggleTheme();
+    else return;
+    evt.preventDefault();
+  });
+
+  // ---- htmx plumbing -----------------------------------------------------
+  // Every htmx request carries the CSRF token in a header.
+  document.addEventListener("htmx:config:request", (evt) => {
+    const meta = $('meta[name="csrf-token"]');
+    if (meta) evt.detail.ctx.request.headers["X-CSRF-Token"] = meta.content;
+  });
+  document.addEventListener("htmx:after:swap", () => {
+    localiseTimes(document);
+    markSelected();
+  });
+  document.addEventListener("htmx:error", () => toast("Network error: is webbin still running?", "error"));
+
+  // ---- wiring ------------------------------------------------------------
+  document.addEventListener("click", (evt) => {
+    const copy = evt.target.closest("[data-copy]");
+    if (copy) copyFrom(copy.dataset.copy);
+    if (evt.target.closest("#theme-toggle")) toggleTheme();
+  });
+  document.addEventListener("submit", (evt) => {
+    const form = evt.target.closest("form[data-confirm]");
+    if (form && !confirm(form.dataset.confirm)) evt.preventDefault();
+  });
+  document.addEventListener("DOMContentLoaded", () => {
+    localiseTimes(document);
+    markSelected();
+    latestId();
+  });
+})();

@@ -1,0 +1,139 @@
+"""Shared fixtures: an app on a real SQLite file (and PostgreSQL when configured), and a real
+``webbin serve`` process on a free loopback port for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from webbin import create_app
+from webbin.models import db
+
+PG_URL = os.environ.get("WEBBIN_TEST_DATABASE_URL", "")
+
+DATABASES = [
+    "sqlite",
+    pytest.param(
+        "postgres",
+        marks=[
+            pytest.mark.postgres,
+            pytest.mark.skipif(not PG_URL, reason="WEBBIN_TEST_DATABASE_URL is not set"),
+        ],
+    ),
+]
+
+
+@pytest.fixture
+def pg_schema_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
+    import psycopg
+
+    schema = "webbin_test_" + secrets.token_hex(6)
+    plain = PG_URL.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    separator = "&" if "?" in PG_URL else "?"
+    yield f"{PG_URL}{separator}options=-csearch_path%3D{schema}"
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(params=DATABASES)
+def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Flask]:
+    config = {"TESTING": True, "DATA_DIR": str(tmp_path)}
+    if request.param == "postgres":
+        config["DATABASE_URL"] = request.getfixturevalue("pg_schema_url")
+    application = create_app(config)
+    yield application
+    with application.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def sqlite_app(tmp_path: Path) -> Iterator[Flask]:
+    """For tests about the default embedded storage only."""
+    application = create_app({"TESTING": True, "DATA_DIR": str(tmp_path)})
+    yield application
+    with application.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"webbin serve exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("webbin serve did not start listening")
+
+
+class Server:
+    """A running ``webbin serve`` process."""
+
+    def __init__(
+        self, data_dir: Path, env: dict[str, str] | None = None, port: int | None = None
+    ) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = data_dir / f"server-{self.port}.log"
+        environment = {**os.environ, "WEBBIN_DATA_DIR": str(data_dir), **(env or {})}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "webbin.cli", "serve", "--port", str(self.port)],
+            env=environment,
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        wait_for_port(self.port, self.process)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def new_bin(self) -> dict:
+        import json
+        import urllib.request
+
+        request = urllib.request.Request(self.url + "/api/bins", method="POST")
+        with urllib.request.urlopen(request) as response:
+            return json.load(response)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    running = Server(tmp_path_factory.mktemp("server"))
+    yield running
+    running.stop()
+
+
+def capture_path(bin_data: dict) -> str:
+    return urlsplit(bin_data["capture_url"]).path

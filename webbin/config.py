@@ -1,0 +1,70 @@
+"""Configuration: built-in defaults, then ``WEBBIN_*`` environment variables, then test overrides.
+
+Every setting can be set from the environment as ``WEBBIN_<NAME>``; values are parsed as JSON
+when they can be (so ``WEBBIN_MAX_BODY_BYTES=1048576`` is an int), else kept as strings.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+DEFAULTS: dict[str, Any] = {
+    # Folder for the default SQLite file and the generated secret key.
+    "DATA_DIR": "data",
+    # SQLAlchemy URL; empty means a SQLite file in DATA_DIR.
+    "DATABASE_URL": "",
+    # Largest captured body; GitHub caps its payloads at 25 MB, most providers far lower.
+    "MAX_BODY_BYTES": 10 * 1024 * 1024,
+    # Base URL shown in capture URLs (e.g. https://hooks.example.com behind a proxy);
+    # empty means the URL the dashboard was reached on.
+    "PUBLIC_URL": "",
+    # Requests per page in the dashboard list and the API's default limit.
+    "PAGE_SIZE": 50,
+    # Resend: seconds to wait for a connection and for the answer; bytes of answer kept.
+    "RESEND_CONNECT_TIMEOUT": 5.0,
+    "RESEND_READ_TIMEOUT": 10.0,
+    "RESEND_MAX_RESPONSE_BYTES": 1024 * 1024,
+    # A live stream re-reads the database at least this often, even without a broker
+    # notification, so viewers on another worker process still see every arrival.
+    "STREAM_POLL_SECONDS": 5.0,
+    # Session-cookie signing key; generated once into DATA_DIR when empty.
+    "SECRET_KEY": "",
+}
+
+
+def load(app: Flask, overrides: dict[str, Any] | None) -> None:
+    """Fill ``app.config`` from defaults, the environment and ``overrides``, in that order."""
+    app.config.update(DEFAULTS)
+    app.config.from_prefixed_env(prefix="WEBBIN")
+    if overrides:
+        app.config.update(overrides)
+
+    data_dir = Path(app.config["DATA_DIR"]).resolve()
+    app.config["DATA_DIR"] = str(data_dir)
+    if not app.config["DATABASE_URL"]:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        app.config["DATABASE_URL"] = f"sqlite:///{data_dir / 'webbin.sqlite3'}"
+    app.config["SQLALCHEMY_DATABASE_URI"] = app.config["DATABASE_URL"]
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = _persistent_secret(data_dir / "secret_key")
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["PUBLIC_URL"] = str(app.config["PUBLIC_URL"]).rstrip("/")
+
+
+def _persistent_secret(path: Path) -> str:
+    """Read the key from ``path``, creating it on first start so restarts keep sessions."""
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(key)
+        return key

@@ -1,0 +1,193 @@
+"""Dashboard: server-rendered pages and htmx fragments for bins and their requests."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import parse_qsl
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from sqlalchemy import select
+
+from . import csrf, queries, resend
+from .api import raw_download
+from .bodyview import multipart_part, render_body
+from .live import parse_cursor, sock, stream
+from .models import Bin, CapturedRequest, db
+from .records import capture_url
+
+bp = Blueprint("dashboard", __name__)
+csrf.protect(bp)
+
+# The home page lists the bins this browser created, newest first, up to this many.
+REMEMBERED_BINS = 50
+
+
+def is_htmx() -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def remember_bin(bin_id: str) -> None:
+    known = [b for b in session.get("bins", []) if b != bin_id]
+    session["bins"] = [bin_id, *known][:REMEMBERED_BINS]
+
+
+def forget_bin(bin_id: str) -> None:
+    session["bins"] = [b for b in session.get("bins", []) if b != bin_id]
+
+
+@bp.get("/")
+def home() -> str:
+    ids = session.get("bins", [])
+    found = {b.id: b for b in db.session.scalars(select(Bin).where(Bin.id.in_(ids)))} if ids else {}
+    bins = [found[i] for i in ids if i in found]
+    return render_template("home.html", bins=bins)
+
+
+@bp.post("/bins")
+def create_bin() -> Response:
+    name = (request.form.get("name") or "").strip()[:200] or None
+    bin_ = Bin(name=name)
+    db.session.add(bin_)
+    db.session.commit()
+    remember_bin(bin_.id)
+    return redirect(url_for("dashboard.bin_page", bin_id=bin_.id), 303)
+
+
+def _detail_context(bin_: Bin, captured: CapturedRequest) -> dict[str, Any]:
+    return {
+        "bin": bin_,
+        "req": captured,
+        "body": render_body(
+            captured.body, captured.content_type, captured.header("Content-Encoding")
+        ),
+        "query": _query_pairs(captured.query_string),
+        "attempts": queries.resend_attempts(captured.id),
+    }
+
+
+def _query_pairs(query_string: str) -> list[tuple[str, str]]:
+    return parse_qsl(query_string, keep_blank_values=True, errors="replace")
+
+
+@bp.get("/bins/<bin_id>")
+def bin_page(bin_id: str) -> str:
+    bin_ = queries.get_bin(bin_id)
+    rows = queries.page_of_requests(bin_id, None, current_app.config["PAGE_SIZE"])
+    detail: dict[str, Any] = {}
+    wanted = request.args.get("r", type=int)
+    if wanted is not None:
+        detail = _detail_context(bin_, queries.get_request(bin_id, wanted))
+    return render_template(
+        "bin.html",
+        bin=bin_,
+        capture_url=capture_url(bin_),
+        rows=rows,
+        latest_id=rows[0].id if rows else 0,
+        more=len(rows) == current_app.config["PAGE_SIZE"],
+        total=queries.request_count(bin_id),
+        selected=bool(detail),
+        **{k: v for k, v in detail.items() if k != "bin"},
+    )
+
+
+@bp.get("/bins/<bin_id>/rows")
+def older_rows(bin_id: str) -> str:
+    """The next page of older rows (and a new "load older" button if there are more)."""
+    bin_ = queries.get_bin(bin_id)
+    before = request.args.get("before", type=int)
+    rows = queries.page_of_requests(bin_id, before, current_app.config["PAGE_SIZE"])
+    return render_template(
+        "_rows.html", bin=bin_, rows=rows, more=len(rows) == current_app.config["PAGE_SIZE"]
+    )
+
+
+@bp.get("/bins/<bin_id>/requests/<int:request_id>")
+def request_detail(bin_id: str, request_id: int) -> str | Response:
+    if not is_htmx():
+        return redirect(url_for("dashboard.bin_page", bin_id=bin_id, r=request_id))
+    bin_ = queries.get_bin(bin_id)
+    captured = queries.get_request(bin_id, request_id)
+    return render_template("_detail.html", **_detail_context(bin_, captured))
+
+
+@bp.get("/bins/<bin_id>/requests/<int:request_id>/raw")
+def raw_body(bin_id: str, request_id: int) -> Response:
+    captured = queries.get_request(bin_id, request_id)
+    return raw_download(captured.body, f"request-{captured.seq}.bin")
+
+
+@bp.get("/bins/<bin_id>/requests/<int:request_id>/parts/<int:index>")
+def multipart_download(bin_id: str, request_id: int, index: int) -> Response:
+    captured = queries.get_request(bin_id, request_id)
+    found = multipart_part(
+        captured.body, captured.content_type, index, captured.header("Content-Encoding")
+    )
+    if found is None:
+        abort(404, description="This request has no such multipart part.")
+    _part, data = found
+    return raw_download(data, f"request-{captured.seq}-part-{index}.bin")
+
+
+@bp.post("/bins/<bin_id>/requests/<int:request_id>/delete")
+def delete_request(bin_id: str, request_id: int) -> Response | str:
+    queries.delete_request(queries.get_request(bin_id, request_id))
+    if is_htmx():
+        return render_template("_deleted.html", request_id=request_id)
+    return redirect(url_for("dashboard.bin_page", bin_id=bin_id), 303)
+
+
+@bp.post("/bins/<bin_id>/clear")
+def clear_bin(bin_id: str) -> Response:
+    queries.get_bin(bin_id)
+    queries.clear_bin(bin_id)
+    return redirect(url_for("dashboard.bin_page", bin_id=bin_id), 303)
+
+
+@bp.post("/bins/<bin_id>/delete")
+def delete_bin(bin_id: str) -> Response:
+    queries.get_bin(bin_id)
+    queries.delete_bin(current_app, bin_id)
+    forget_bin(bin_id)
+    return redirect(url_for("dashboard.home"), 303)
+
+
+@bp.post("/bins/<bin_id>/requests/<int:request_id>/resend")
+def resend_request(bin_id: str, request_id: int) -> str:
+    bin_ = queries.get_bin(bin_id)
+    captured = queries.get_request(bin_id, request_id)
+    url = (request.form.get("url") or "").strip()
+    if not url:
+        return render_template(
+            "_resend_result.html", attempt=None, error="Enter a URL to send the request to."
+        )
+    bin_.resend_url = url[:2000]
+    db.session.commit()
+    attempt = resend.resend(captured, resend.target_url(captured, bin_.resend_url))
+    return render_template("_resend_result.html", attempt=attempt, error=None)
+
+
+@sock.route("/bins/<bin_id>/live", bp=bp)
+def live_rows(ws: Any, bin_id: str) -> None:
+    """Rendered list rows for the bin page, as hx-ws JSON messages."""
+    bin_ = db.session.get(Bin, bin_id)
+    db.session.remove()  # no session may stay open for the life of a socket
+    if bin_ is None:
+        ws.close(reason=4404, message="no such bin")
+        return
+
+    def render(row: Any) -> str:
+        html = render_template("_row.html", bin_id=bin_id, row=row)
+        return json.dumps({"id": row.id, "content": html})
+
+    stream(ws, bin_id, parse_cursor(request.args.get("after")), render)

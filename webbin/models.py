@@ -1,0 +1,131 @@
+"""Storage: the database handle, the tables, and the engine settings that make SQLite safe.
+
+Three tables. A bin owns its captured requests; a captured request owns its resend attempts.
+Every captured request is numbered per bin (``seq``), and ids grow in commit order within a bin
+(see :mod:`webbin.capture`), so ``id`` doubles as the cursor for paging and live replay.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets a bigint.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+db = SQLAlchemy(model_class=Base)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_token() -> str:
+    """A 192-bit URL-safe random token (well above the 128 bits a capability needs)."""
+    return secrets.token_urlsafe(24)
+
+
+class Bin(db.Model):
+    __tablename__ = "bins"
+
+    # The bin id addresses the dashboard and the API; it is never part of the capture URL.
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_token)
+    # The capture token goes to providers; knowing it grants no read access.
+    capture_token: Mapped[str] = mapped_column(
+        String(64), unique=True, nullable=False, default=new_token
+    )
+    name: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Last sequence number handed out; bumped in the capture transaction.
+    last_seq: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    # Last URL the user resent to, offered again next time.
+    resend_url: Mapped[str | None] = mapped_column(Text)
+
+
+class CapturedRequest(db.Model):
+    __tablename__ = "captured_requests"
+    __table_args__ = (
+        UniqueConstraint("bin_id", "seq"),
+        # Newest-first listing and replay are keyset scans on this index.
+        Index("ix_captured_requests_bin_id_id", "bin_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    bin_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("bins.id", ondelete="CASCADE"), nullable=False
+    )
+    seq: Mapped[int] = mapped_column(Integer, nullable=False)
+    method: Mapped[str] = mapped_column(String(64), nullable=False)
+    path: Mapped[str] = mapped_column(Text, nullable=False)
+    query_string: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    # [[name, value], ...] in arrival order, repeats kept.
+    headers: Mapped[list[list[str]]] = mapped_column(JSON, nullable=False)
+    body: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    content_type: Mapped[str | None] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(Integer, nullable=False)
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+    def header(self, name: str) -> str | None:
+        """First value of header ``name`` (case-insensitive), as a provider check would read it."""
+        wanted = name.lower()
+        return next((v for n, v in self.headers if n.lower() == wanted), None)
+
+
+class ResendAttempt(db.Model):
+    __tablename__ = "resend_attempts"
+    __table_args__ = (Index("ix_resend_attempts_request_id_id", "request_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    request_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("captured_requests.id", ondelete="CASCADE"), nullable=False
+    )
+    url: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    status: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str | None] = mapped_column(Text)
+    response_headers: Mapped[list[list[str]]] = mapped_column(JSON, default=list)
+    response_body: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
+    truncated: Mapped[bool] = mapped_column(Boolean, default=False)
+    elapsed_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    error: Mapped[str | None] = mapped_column(Text)
+    error_kind: Mapped[str | None] = mapped_column(String(32))
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """WAL lets readers and the writer work at once; busy_timeout waits out brief locks;
+    synchronous=FULL makes an acknowledged capture survive a power cut, not just a crash."""
+    if type(dbapi_connection).__module__ != "sqlite3":
+        return
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()

@@ -1,0 +1,80 @@
+"""Serving webbin with gunicorn's gevent worker, which holds many idle live viewers cheaply.
+
+Two gunicorn-specific pieces make capture exact:
+
+* ``pre_request`` runs in the request's own greenlet before gunicorn builds the WSGI environ,
+  and sees the headers as an ordered list with repeats kept (the environ joins repeats and
+  drops names containing ``_``). ``RawHeaders`` moves that list into the environ.
+* settings that let every method and header through (lower-case and unusual methods,
+  underscores in names) instead of gunicorn refusing or dropping them.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+# Greenlet-local once gevent has patched threading (it has, in a gevent worker).
+_pending = threading.local()
+
+
+def pre_request(_worker: Any, req: Any) -> None:
+    _pending.headers = list(req.headers)
+
+
+class RawHeaders:
+    """WSGI middleware that hands the server's parsed header list to the app."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        headers = getattr(_pending, "headers", None)
+        _pending.headers = None
+        if headers is not None:
+            environ["webbin.raw_headers"] = headers
+        return self.app(environ, start_response)
+
+
+class WebbinServer(BaseApplication):
+    def __init__(self, options: dict[str, Any], app_config: dict[str, Any] | None = None) -> None:
+        self.options = options
+        self.app_config = app_config
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        # Built here, inside the worker, after gevent has patched the standard library.
+        from . import create_app
+
+        app = create_app(self.app_config)
+        app.wsgi_app = RawHeaders(app.wsgi_app)
+        return app
+
+
+def options(host: str, port: int, workers: int = 1) -> dict[str, Any]:
+    return {
+        "bind": f"{host}:{port}",
+        "worker_class": "gevent",
+        "workers": workers,
+        "worker_connections": 2000,
+        "pre_request": pre_request,
+        # Capture what providers send, not what gunicorn thinks is tidy.
+        "permit_unconventional_http_method": True,
+        "casefold_http_method": False,
+        "header_map": "dangerous",
+        # Open WebSockets would otherwise hold a restart for 30 s.
+        "graceful_timeout": 3,
+        "timeout": 60,
+        "accesslog": "-",
+        "forwarded_allow_ips": "127.0.0.1,::1",
+    }
+
+
+def serve(host: str, port: int, workers: int = 1, app_config: dict[str, Any] | None = None) -> None:
+    WebbinServer(options(host, port, workers), app_config).run()
