@@ -164,6 +164,14 @@
 
   // ---- wiring ------------------------------------------------------------
   document.addEventListener("click", (evt) => {
+    // Request rows carry captured text, so htmx ignores them (hx-ignore); their links are
+    // wired here instead: load the detail in place and keep the URL shareable.
+    const row = evt.target.closest("a[data-detail]");
+    if (row && !evt.ctrlKey && !evt.metaKey && !evt.shiftKey && evt.button === 0) {
+      evt.preventDefault();
+      htmx.ajax("GET", row.dataset.detail, { target: "#detail", swap: "innerHTML", push: row.getAttribute("href") });
+      return;
+    }
     const copy = evt.target.closest("[data-copy]");
     if (copy) copyFrom(copy.dataset.copy);
     if (evt.target.closest("#theme-toggle")) toggleTheme();

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request, send_file
 from werkzeug.exceptions import BadRequest
 
-from . import queries, resend
+from . import queries, resend, settings, verification
 from .live import parse_cursor, sock, stream
 from .models import Bin, db
 from .openapi import openapi_document
@@ -76,7 +76,13 @@ def update_bin(bin_id: str) -> Response:
         bin_.name = optional_text(data, "name", 200)
     if "resend_url" in data:
         bin_.resend_url = optional_text(data, "resend_url", 2000)
+    try:
+        reverify = settings.apply(bin_, data)
+    except ValueError as error:
+        raise BadRequest(str(error)) from None
     db.session.commit()
+    if reverify:
+        verification.reverify(bin_)
     return jsonify(bin_data(bin_, queries.request_count(bin_id)))
 
 
@@ -108,7 +114,8 @@ def clear_requests(bin_id: str) -> tuple[str, int]:
 
 @bp.get("/bins/<bin_id>/requests/<int:request_id>")
 def get_request(bin_id: str, request_id: int) -> Response:
-    return jsonify(request_detail(queries.get_request(bin_id, request_id)))
+    bin_ = queries.get_bin(bin_id)
+    return jsonify(request_detail(queries.get_request(bin_id, request_id), bin_))
 
 
 @bp.delete("/bins/<bin_id>/requests/<int:request_id>")

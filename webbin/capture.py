@@ -8,15 +8,22 @@ that to replay "everything after id N" without a gap.
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
-from sqlalchemy import insert, update
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.routing import Rule
 
+from . import deliveries, handshakes, responses, senders, verification
 from .broker import get_broker
+from .handshakes import REPLY_HEADERS, HandshakeReply, HandshakeSettings
 from .models import Bin, CapturedRequest, db, utcnow
+from .responses import SAFETY_HEADERS, ResponseSpec
 
 bp = Blueprint("capture", __name__)
 
@@ -92,28 +99,128 @@ def read_body(limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def store(capture_token: str, record: dict[str, Any]) -> tuple[str, int, int] | None:
-    """Commit one captured request; returns (bin id, request id, seq), or None for no such bin."""
+@dataclass(frozen=True)
+class Stored:
+    bin_id: str
+    request_id: int
+    seq: int
+    answer: ResponseSpec | HandshakeReply | None
+
+
+def store(capture_token: str, record: dict[str, Any]) -> Stored | None:
+    """Commit one captured request and decide the answer; None when no bin has the token.
+
+    One transaction: bump the bin's sequence (returning its settings), then insert. The
+    verdict, handshake and retry marking need the bin's settings, so they are decided here.
+    """
     with db.engine.begin() as conn:
-        row = conn.execute(
+        bin_row = conn.execute(
             update(Bin)
             .where(Bin.capture_token == capture_token)
             .values(last_seq=Bin.last_seq + 1)
-            .returning(Bin.id, Bin.last_seq)
+            .returning(*_BIN_SETTINGS)
         ).first()
-        if row is None:
+        if bin_row is None:
             return None
-        bin_id, seq = row
+        handshake = handshakes.reply(
+            record["method"],
+            record["query_string"],
+            record["headers"],
+            record["body"],
+            HandshakeSettings.from_dict(bin_row.handshake_settings),
+        )
+        answer = handshake or responses.parse(bin_row.response_settings).choose(
+            record["method"], record["path"]
+        )
+        verdict = verification.verdict(bin_row, SimpleNamespace(**record))
+        extra = {
+            "signature_scheme": verdict.scheme,
+            "signature_status": verdict.status,
+            "handshake": handshake.provider if handshake else None,
+            "response_status": answer.status if answer else 200,
+            **_retry_columns(conn, bin_row.id, record),
+        }
         request_id = conn.execute(
             insert(CapturedRequest)
-            .values(bin_id=bin_id, seq=seq, **record)
+            .values(bin_id=bin_row.id, seq=bin_row.last_seq, **record, **extra)
             .returning(CapturedRequest.id)
         ).scalar_one()
-    return bin_id, request_id, seq
+    return Stored(bin_row.id, request_id, bin_row.last_seq, answer)
+
+
+_BIN_SETTINGS = (
+    Bin.id,
+    Bin.last_seq,
+    Bin.signature_scheme,
+    Bin.signature_secrets,
+    Bin.signature_tolerance,
+    Bin.signature_options,
+    Bin.handshake_settings,
+    Bin.response_settings,
+)
+
+
+def _retry_columns(conn: Any, bin_id: str, record: dict[str, Any]) -> dict[str, Any]:
+    """Mark a repeat of an earlier delivery: which one, and which attempt this is."""
+    found = deliveries.delivery_key(record["headers"], record["body"])
+    if found is None:
+        return {}
+    key, source = found
+    same_key = (CapturedRequest.bin_id == bin_id) & (CapturedRequest.delivery_key == key)
+    if deliveries.is_body_key(key):
+        same_key &= CapturedRequest.received_at >= record["received_at"] - deliveries.BODY_WINDOW
+    first = conn.execute(
+        select(CapturedRequest.id).where(same_key).order_by(CapturedRequest.id).limit(1)
+    ).scalar()
+    earlier = 0
+    if first is not None:
+        earlier = conn.execute(
+            select(func.count()).select_from(CapturedRequest).where(same_key)
+        ).scalar_one()
+    return {
+        "delivery_key": key,
+        "delivery_key_source": source,
+        "duplicate_of": first,
+        "delivery_attempt": earlier + 1,
+    }
+
+
+def public_base() -> str:
+    """The public base URL: configured (behind a proxy) or the one this request came in on."""
+    return current_app.config["PUBLIC_URL"] or request.host_url.rstrip("/")
+
+
+def client_address() -> str | None:
+    trusted = current_app.config["TRUSTED_PROXY_NETWORKS"]
+    return senders.client_address(
+        request.remote_addr, request.headers.get("X-Forwarded-For"), trusted
+    )
+
+
+def answer_response(stored: Stored) -> Response:
+    """What the sender gets back: a handshake reply, the bin's custom response, or 200."""
+    answer = stored.answer
+    if isinstance(answer, HandshakeReply):
+        response = Response(answer.body, status=answer.status, content_type=answer.content_type)
+        for name, value in REPLY_HEADERS:
+            response.headers[name] = value
+    elif isinstance(answer, ResponseSpec):
+        if answer.delay_ms:
+            time.sleep(answer.delay_ms / 1000)  # a greenlet sleep under gevent
+        response = Response(
+            answer.body, status=answer.status, content_type=answer.served_content_type()
+        )
+        for name, value in answer.headers:
+            response.headers.add(name, value)
+    else:
+        response = jsonify(ok=True, request=stored.seq)
+    for name, value in SAFETY_HEADERS:
+        response.headers[name] = value
+    return response
 
 
 def capture(token: str, **_: str) -> Response:
-    """Store the request under the bin whose capture token is ``token``, then answer 200."""
+    """Store the request under the bin whose capture token is ``token``, then answer."""
     limit = current_app.config["MAX_BODY_BYTES"]
     try:
         body = read_body(limit)
@@ -138,20 +245,31 @@ def capture(token: str, **_: str) -> Response:
         "body": body,
         "content_type": request.headers.get("Content-Type"),
         "size": len(body),
-        "remote_addr": request.remote_addr,
+        "remote_addr": client_address(),
         "received_at": utcnow(),
+        "url": public_base() + path + (f"?{query}" if query else ""),
     }
-    stored = store(token, record)
+    try:
+        stored = store(token, record)
+    except SQLAlchemyError:
+        # Never acknowledge what was not stored: providers retry a 503.
+        current_app.logger.exception("capture could not be stored")
+        response = jsonify(
+            error="storage_unavailable",
+            message="webbin could not store this request right now; please retry.",
+        )
+        response.status_code = 503
+        response.headers["Retry-After"] = "5"
+        return response
     if stored is None:
         response = jsonify(error="not_found", message="No bin has this capture URL.")
         response.status_code = 404
         return response
-    bin_id, request_id, seq = stored
     try:
-        get_broker(current_app).publish(bin_id)
+        get_broker(current_app).publish(stored.bin_id)
     except Exception:  # a live-view hiccup must never fail a stored capture
         current_app.logger.exception("broker publish failed for a stored request")
-    return jsonify(ok=True, request=seq)
+    return answer_response(stored)
 
 
 @bp.record_once

@@ -13,6 +13,8 @@ from typing import Any
 
 from flask import Flask
 
+from .senders import parse_networks
+
 DEFAULTS: dict[str, Any] = {
     # Folder for the default SQLite file and the generated secret key.
     "DATA_DIR": "data",
@@ -32,6 +34,8 @@ DEFAULTS: dict[str, Any] = {
     # A live stream re-reads the database at least this often, even without a broker
     # notification, so viewers on another worker process still see every arrival.
     "STREAM_POLL_SECONDS": 5.0,
+    # Proxies (CIDRs, comma-separated) whose X-Forwarded-For names the real sender.
+    "TRUSTED_PROXIES": "",
     # Session-cookie signing key; generated once into DATA_DIR when empty.
     "SECRET_KEY": "",
 }
@@ -55,6 +59,10 @@ def load(app: Flask, overrides: dict[str, Any] | None) -> None:
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["PUBLIC_URL"] = str(app.config["PUBLIC_URL"]).rstrip("/")
+    proxies = app.config["TRUSTED_PROXIES"]
+    if isinstance(proxies, str):
+        proxies = [p for p in proxies.split(",") if p.strip()]
+    app.config["TRUSTED_PROXY_NETWORKS"] = parse_networks(proxies)
 
 
 def _persistent_secret(path: Path) -> str:

@@ -11,6 +11,7 @@ from flask import (
     Response,
     abort,
     current_app,
+    flash,
     redirect,
     render_template,
     request,
@@ -19,7 +20,16 @@ from flask import (
 )
 from sqlalchemy import select
 
-from . import csrf, queries, resend
+from . import (
+    csrf,
+    handshakes,
+    queries,
+    resend,
+    senders,
+    settings,
+    testwebhooks,
+    verification,
+)
 from .api import raw_download
 from .bodyview import multipart_part, render_body
 from .live import parse_cursor, sock, stream
@@ -73,6 +83,11 @@ def _detail_context(bin_: Bin, captured: CapturedRequest) -> dict[str, Any]:
         ),
         "query": _query_pairs(captured.query_string),
         "attempts": queries.resend_attempts(captured.id),
+        "verdict": verification.verdict(bin_, captured),
+        "sender": senders.check(captured.remote_addr, bin_.allowed_networks),
+        "first_delivery": db.session.get(CapturedRequest, captured.duplicate_of)
+        if captured.duplicate_of
+        else None,
     }
 
 
@@ -96,6 +111,11 @@ def bin_page(bin_id: str) -> str:
         latest_id=rows[0].id if rows else 0,
         more=len(rows) == current_app.config["PAGE_SIZE"],
         total=queries.request_count(bin_id),
+        originals=queries.originals(rows),
+        settings=settings.view(bin_),
+        schemes=settings.scheme_names(),
+        presets=senders.presets(),
+        providers=handshakes.PROVIDERS,
         selected=bool(detail),
         **{k: v for k, v in detail.items() if k != "bin"},
     )
@@ -108,7 +128,11 @@ def older_rows(bin_id: str) -> str:
     before = request.args.get("before", type=int)
     rows = queries.page_of_requests(bin_id, before, current_app.config["PAGE_SIZE"])
     return render_template(
-        "_rows.html", bin=bin_, rows=rows, more=len(rows) == current_app.config["PAGE_SIZE"]
+        "_rows.html",
+        bin=bin_,
+        rows=rows,
+        originals=queries.originals(rows),
+        more=len(rows) == current_app.config["PAGE_SIZE"],
     )
 
 
@@ -177,6 +201,108 @@ def resend_request(bin_id: str, request_id: int) -> str:
     return render_template("_resend_result.html", attempt=attempt, error=None)
 
 
+def _apply_settings(bin_id: str, data: dict[str, Any], done: str) -> Response:
+    """Apply a settings form; flash what happened; back to the bin page."""
+    bin_ = queries.get_bin(bin_id)
+    try:
+        reverify = settings.apply(bin_, data)
+    except ValueError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+        return redirect(url_for("dashboard.bin_page", bin_id=bin_id) + "#settings", 303)
+    db.session.commit()
+    if reverify:
+        count = verification.reverify(bin_)
+        done += f" {count} captured request{'s' if count != 1 else ''} re-verified."
+    flash(done, "info")
+    return redirect(url_for("dashboard.bin_page", bin_id=bin_id), 303)
+
+
+def _lines(field: str) -> list[str]:
+    return [line.strip() for line in request.form.get(field, "").splitlines() if line.strip()]
+
+
+@bp.post("/bins/<bin_id>/settings/signature")
+def signature_settings(bin_id: str) -> Response:
+    form = request.form
+    signature: dict[str, Any] = {"scheme": form.get("scheme", "auto")}
+    secrets = _lines("secrets")
+    if secrets or form.get("clear_secrets"):
+        signature["secrets"] = secrets
+    tolerance = form.get("tolerance_seconds", "").strip()
+    if tolerance:
+        signature["tolerance_seconds"] = int(tolerance) if tolerance.isdigit() else tolerance
+    if signature["scheme"] == "generic-hmac":
+        signature["generic"] = {
+            "header": form.get("generic_header", ""),
+            "algorithm": form.get("generic_algorithm", "sha256"),
+            "encoding": form.get("generic_encoding", "hex"),
+            "prefix": form.get("generic_prefix", ""),
+        }
+    return _apply_settings(bin_id, {"signature": signature}, "Signature settings saved.")
+
+
+@bp.post("/bins/<bin_id>/settings/senders")
+def sender_settings(bin_id: str) -> Response:
+    networks = _lines("allowed_networks")
+    preset = senders.presets().get(request.form.get("preset", ""))
+    if isinstance(preset, dict):
+        networks = list(dict.fromkeys([*networks, *preset["networks"]]))
+    return _apply_settings(bin_id, {"allowed_networks": networks}, "Sender allow-list saved.")
+
+
+@bp.post("/bins/<bin_id>/settings/handshakes")
+def handshake_settings(bin_id: str) -> Response:
+    data: dict[str, Any] = {"enabled": request.form.getlist("enabled")}
+    for secret in ("meta_verify_token", "zoom_secret", "twitter_consumer_secret"):
+        value = request.form.get(secret, "").strip()
+        if value:
+            data[secret] = value
+        elif request.form.get(f"clear_{secret}"):
+            data[secret] = ""
+    return _apply_settings(bin_id, {"handshakes": data}, "Handshake replies saved.")
+
+
+@bp.post("/bins/<bin_id>/settings/response")
+def response_settings(bin_id: str) -> Response:
+    form = request.form
+    if form.get("reset"):
+        return _apply_settings(bin_id, {"response": {}}, "Responses reset to the default 200.")
+    headers = []
+    for line in _lines("headers"):
+        name, _, value = line.partition(":")
+        headers.append([name.strip(), value.strip()])
+    status, delay = form.get("status", "200").strip(), form.get("delay_ms", "0").strip() or "0"
+    try:
+        rules = json.loads(form.get("rules") or "[]")
+    except ValueError:
+        flash("Rules must be a JSON list.", "error")
+        return redirect(url_for("dashboard.bin_page", bin_id=bin_id) + "#settings", 303)
+    response = {
+        "default": {
+            "status": int(status) if status.isdigit() else status,
+            "content_type": form.get("content_type", "").strip() or "application/json",
+            "headers": headers,
+            "body": form.get("body", ""),
+            "delay_ms": int(delay) if delay.isdigit() else delay,
+        },
+        "rules": rules,
+    }
+    return _apply_settings(bin_id, {"response": response}, "Custom response saved.")
+
+
+@bp.post("/bins/<bin_id>/test-webhook")
+def send_test_webhook(bin_id: str) -> Response:
+    bin_ = queries.get_bin(bin_id)
+    try:
+        outcome = testwebhooks.send(bin_, request.form.get("scheme", ""))
+    except ValueError as error:
+        flash(str(error), "error")
+    else:
+        flash(outcome, "info")
+    return redirect(url_for("dashboard.bin_page", bin_id=bin_id), 303)
+
+
 @sock.route("/bins/<bin_id>/live", bp=bp)
 def live_rows(ws: Any, bin_id: str) -> None:
     """Rendered list rows for the bin page, as hx-ws JSON messages."""
@@ -187,7 +313,10 @@ def live_rows(ws: Any, bin_id: str) -> None:
         return
 
     def render(row: Any) -> str:
-        html = render_template("_row.html", bin_id=bin_id, row=row)
+        html = render_template(
+            "_row.html", bin_id=bin_id, row=row, originals=queries.originals([row])
+        )
+        db.session.remove()
         return json.dumps({"id": row.id, "content": html})
 
     stream(ws, bin_id, parse_cursor(request.args.get("after")), render)

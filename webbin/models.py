@@ -65,6 +65,19 @@ class Bin(db.Model):
     last_seq: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     # Last URL the user resent to, offered again next time.
     resend_url: Mapped[str | None] = mapped_column(Text)
+    # Signature verification: a scheme name from webbin.signatures (or "auto"), the secrets
+    # (several for rotation; write-only through the API and pages), and the replay window.
+    signature_scheme: Mapped[str] = mapped_column(String(40), default="auto", nullable=False)
+    signature_secrets: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
+    signature_tolerance: Mapped[int] = mapped_column(Integer, default=300, nullable=False)
+    # generic-hmac's header, algorithm, encoding and prefix.
+    signature_options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)
+    # Sender networks (CIDRs) allowed to deliver; empty means "not checked".
+    allowed_networks: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
+    # webbin.handshakes.HandshakeSettings as a dict; empty means every handshake on.
+    handshake_settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)
+    # webbin.responses.ResponseSettings as a dict; empty means the default 200.
+    response_settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)
 
 
 class CapturedRequest(db.Model):
@@ -73,6 +86,8 @@ class CapturedRequest(db.Model):
         UniqueConstraint("bin_id", "seq"),
         # Newest-first listing and replay are keyset scans on this index.
         Index("ix_captured_requests_bin_id_id", "bin_id", "id"),
+        # Finding the first delivery of a retried event.
+        Index("ix_captured_requests_bin_id_delivery_key", "bin_id", "delivery_key"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -90,6 +105,22 @@ class CapturedRequest(db.Model):
     size: Mapped[int] = mapped_column(Integer, nullable=False)
     remote_addr: Mapped[str | None] = mapped_column(String(64))
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    # The URL as the sender used it (public base URL + capture path + query), which
+    # URL-signed schemes (Twilio, Square, HubSpot) sign.
+    url: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    # Signature verdict at capture, refreshed whenever the bin's signature settings change;
+    # the list shows it, the detail view recomputes and explains it.
+    signature_scheme: Mapped[str | None] = mapped_column(String(40))
+    signature_status: Mapped[str | None] = mapped_column(String(16))
+    # Which provider's handshake webbin answered, if any.
+    handshake: Mapped[str | None] = mapped_column(String(16))
+    # Status webbin answered with (default, custom response or handshake).
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    # Provider delivery id (or body digest) that identifies retries of one event.
+    delivery_key: Mapped[str | None] = mapped_column(String(255))
+    delivery_key_source: Mapped[str | None] = mapped_column(String(64))
+    duplicate_of: Mapped[int | None] = mapped_column(BigId)
+    delivery_attempt: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
 
     def header(self, name: str) -> str | None:
         """First value of header ``name`` (case-insensitive), as a provider check would read it."""

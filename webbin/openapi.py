@@ -123,8 +123,111 @@ def _request_summary_properties() -> dict[str, Schema]:
         "content_type": _nullable(_string("The Content-Type header, or null if absent.")),
         "size": _integer("Body size in bytes.", minimum=0),
         "received_at": _timestamp("When the request was stored"),
-        "remote_addr": _nullable(_string("Client address as seen by webbin, or null.")),
+        "remote_addr": _nullable(
+            _string(
+                "Client address: the connection's peer, or the X-Forwarded-For address a "
+                "trusted proxy vouches for; null if unknown."
+            )
+        ),
+        "signature_status": _nullable(
+            _string("Signature verdict under the bin's current settings.", enum=_STATUSES)
+        ),
+        "signature_scheme": _nullable(
+            _string("Scheme that judged the signature (`auto` when none was detected).")
+        ),
+        "handshake": _nullable(
+            _string("Provider whose handshake webbin answered (slack, meta, ...), or null.")
+        ),
+        "response_status": _nullable(_integer("Status webbin answered the sender with.")),
+        "duplicate_of": _nullable(
+            _integer("Id of the first delivery this request repeats, or null.", minimum=1)
+        ),
+        "delivery_attempt": _integer(
+            "1 for a first delivery, 2 for its first retry, ...", minimum=1
+        ),
+        "delivery_key_source": _nullable(
+            _string("What identified the delivery: a header name, an event id or `identical body`.")
+        ),
     }
+
+
+_STATUSES = ["valid", "stale", "invalid", "unsigned", "unverified"]
+
+
+def _settings_properties() -> dict[str, Schema]:
+    """A bin's settings as the API shows them: secrets only as masked hints."""
+    spec = _object(
+        "One answer.",
+        {
+            "status": _integer("HTTP status.", minimum=100, maximum=599),
+            "content_type": _string("Content type (HTML, SVG and XML are served as text)."),
+            "headers": _headers_list("Extra headers (cookies and CSP are dropped)."),
+            "body": _string("Body text."),
+            "delay_ms": _integer("Delay before answering.", minimum=0, maximum=30000),
+        },
+    )
+    return {
+        "signature": _object(
+            "Signature verification settings.",
+            {
+                "scheme": _string("`auto` or a scheme name such as `github`, `stripe`."),
+                "secrets": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "Masked hints of the saved secrets (write-only).",
+                },
+                "tolerance_seconds": _integer("Replay window for timestamps.", minimum=1),
+                "generic": {
+                    "type": ["object", "null"],
+                    "description": "generic-hmac's header, algorithm, encoding and prefix.",
+                },
+            },
+        ),
+        "allowed_networks": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Sender allow-list (CIDRs); empty means not checked.",
+        },
+        "handshakes": {
+            "type": "object",
+            "description": "`enabled` providers and, per secret, `<name>_set` booleans.",
+        },
+        "response": _object(
+            "Custom responses.",
+            {
+                "default": {**spec, "type": ["object", "null"]},
+                "rules": {
+                    "type": "array",
+                    "items": _object(
+                        "First matching rule wins.",
+                        {
+                            "method": _nullable(_string("Method, or null for any.")),
+                            "path": _nullable(_string("Path glob, or null for any.")),
+                            "response": spec,
+                        },
+                    ),
+                },
+            },
+        ),
+    }
+
+
+def _verdict() -> Schema:
+    return _object(
+        "A signature verdict, explained.",
+        {
+            "scheme": _string("Scheme that judged it."),
+            "status": _string("The verdict.", enum=_STATUSES),
+            "reason": _string("One plain sentence."),
+            "headers_read": {"type": "array", "items": {"type": "string"}},
+            "construction": _nullable(_string("How the signed payload is built.")),
+            "received": {"type": "array", "items": {"type": "string"}},
+            "expected": _nullable(_string("Expected signature under the first secret.")),
+            "timestamp": _nullable(_integer("Signed timestamp (seconds).")),
+            "age_seconds": _nullable({"type": "number", "description": "Age at arrival."}),
+            "hint": _nullable(_string("A likely mistake, in plain words.")),
+        },
+    )
 
 
 def _schemas() -> dict[str, Schema]:
@@ -159,6 +262,7 @@ def _schemas() -> dict[str, Schema]:
                     _string("Last resend target, offered as the default next time.", maxLength=2000)
                 ),
                 "request_count": _integer("Number of requests stored in the bin.", minimum=0),
+                **_settings_properties(),
             },
         ),
         "RequestSummary": _object("A captured request without its headers and body.", summary),
@@ -170,6 +274,16 @@ def _schemas() -> dict[str, Schema]:
                 "body_base64": _base64("The exact body bytes, base64-encoded."),
                 "body_text": _nullable(
                     _string("The body decoded as UTF-8, or null if it is not valid UTF-8.")
+                ),
+                "url": _string("The URL as the sender used it (what URL-signed schemes sign)."),
+                "signature": _verdict(),
+                "sender": _object(
+                    "Sender address check against the bin's allow-list.",
+                    {
+                        "status": _string("Outcome.", enum=["allowed", "denied", "unchecked"]),
+                        "network": _nullable(_string("The allowed network that matched.")),
+                        "reason": _string("One plain sentence."),
+                    },
                 ),
             },
         ),
@@ -381,7 +495,7 @@ def _api_paths() -> dict[str, Schema]:
             ),
             "patch": _operation(
                 "updateBin",
-                "Change a bin's name or resend URL",
+                "Change a bin's name, resend URL or settings",
                 {"200": _response("The changed bin.", "Bin"), **_error_responses(400, 404)},
                 tag="bins",
                 description="Only the keys present are changed.",
@@ -395,6 +509,24 @@ def _api_paths() -> dict[str, Schema]:
                                 maxLength=2000,
                             )
                         ),
+                        "signature": {
+                            "type": "object",
+                            "description": "`scheme`, `secrets` (write-only list), "
+                            "`tolerance_seconds`, `generic` (generic-hmac: `header`, "
+                            "`algorithm`, `encoding`, `prefix`). Changing them re-verifies "
+                            "every stored request.",
+                        },
+                        "allowed_networks": {"type": "array", "items": {"type": "string"}},
+                        "handshakes": {
+                            "type": "object",
+                            "description": "`enabled` (list of slack, meta, graph, zoom, "
+                            "dropbox, twitter), `meta_verify_token`, `zoom_secret`, "
+                            "`twitter_consumer_secret` (write-only; empty string clears).",
+                        },
+                        "response": {
+                            "type": "object",
+                            "description": "`default` answer and `rules` by method and path.",
+                        },
                     },
                 ),
             ),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import delete, func, select
 
 from .broker import get_broker
@@ -29,6 +31,19 @@ def page_of_requests(bin_id: str, before: int | None, limit: int) -> list:
     if before is not None:
         query = query.where(CapturedRequest.id < before)
     return list(db.session.execute(query.order_by(CapturedRequest.id.desc()).limit(limit)))
+
+
+def originals(rows: list) -> dict[int, Any]:
+    """The first deliveries that ``rows`` repeat, by id (for "retry 2 of #14, +5 min")."""
+    ids = {row.duplicate_of for row in rows if row.duplicate_of}
+    if not ids:
+        return {}
+    found = db.session.execute(
+        select(CapturedRequest.id, CapturedRequest.seq, CapturedRequest.received_at).where(
+            CapturedRequest.id.in_(ids)
+        )
+    )
+    return {row.id: row for row in found}
 
 
 def request_count(bin_id: str) -> int:

@@ -10,9 +10,10 @@ import base64
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import current_app, request, url_for
+from flask import url_for
 
-from .capture import CAPTURE_PREFIX
+from . import senders, settings, verification
+from .capture import CAPTURE_PREFIX, public_base
 from .models import Bin, CapturedRequest, ResendAttempt
 
 # Columns a request summary needs: everything but the (possibly 10 MiB) body.
@@ -27,6 +28,13 @@ SUMMARY_COLUMNS = (
     CapturedRequest.size,
     CapturedRequest.remote_addr,
     CapturedRequest.received_at,
+    CapturedRequest.signature_scheme,
+    CapturedRequest.signature_status,
+    CapturedRequest.handshake,
+    CapturedRequest.response_status,
+    CapturedRequest.duplicate_of,
+    CapturedRequest.delivery_attempt,
+    CapturedRequest.delivery_key_source,
 )
 
 
@@ -37,24 +45,20 @@ def rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def base_url() -> str:
-    """The public base URL: configured (behind a proxy) or the one this request came in on."""
-    return current_app.config["PUBLIC_URL"] or request.host_url.rstrip("/")
-
-
 def capture_url(bin_: Bin) -> str:
-    return f"{base_url()}{CAPTURE_PREFIX}{bin_.capture_token}"
+    return f"{public_base()}{CAPTURE_PREFIX}{bin_.capture_token}"
 
 
 def bin_data(bin_: Bin, request_count: int | None = None) -> dict[str, Any]:
-    data = {
+    data: dict[str, Any] = {
         "id": bin_.id,
         "name": bin_.name,
         "capture_url": capture_url(bin_),
-        "dashboard_url": base_url() + url_for("dashboard.bin_page", bin_id=bin_.id),
+        "dashboard_url": public_base() + url_for("dashboard.bin_page", bin_id=bin_.id),
         "created_at": rfc3339(bin_.created_at),
         "resend_url": bin_.resend_url,
     }
+    data.update(settings.view(bin_))
     if request_count is not None:
         data["request_count"] = request_count
     return data
@@ -71,6 +75,13 @@ def request_summary(row: Any) -> dict[str, Any]:
         "size": row.size,
         "received_at": rfc3339(row.received_at),
         "remote_addr": row.remote_addr,
+        "signature_status": row.signature_status,
+        "signature_scheme": row.signature_scheme,
+        "handshake": row.handshake,
+        "response_status": row.response_status,
+        "duplicate_of": row.duplicate_of,
+        "delivery_attempt": row.delivery_attempt,
+        "delivery_key_source": row.delivery_key_source,
     }
 
 
@@ -81,11 +92,16 @@ def body_text(body: bytes) -> str | None:
         return None
 
 
-def request_detail(row: CapturedRequest) -> dict[str, Any]:
+def request_detail(row: CapturedRequest, bin_: Bin) -> dict[str, Any]:
+    """Everything about one request, with its signature verdict and sender check computed
+    from the bin's current settings."""
     data = request_summary(row)
+    data["url"] = row.url
     data["headers"] = [list(pair) for pair in row.headers]
     data["body_base64"] = base64.b64encode(row.body).decode("ascii")
     data["body_text"] = body_text(row.body)
+    data["signature"] = verification.verdict(bin_, row).as_dict()
+    data["sender"] = senders.check(row.remote_addr, bin_.allowed_networks)
     return data
 
 
