@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.routing import Rule
 
@@ -114,12 +115,7 @@ def store(capture_token: str, record: dict[str, Any]) -> Stored | None:
     verdict, handshake and retry marking need the bin's settings, so they are decided here.
     """
     with db.engine.begin() as conn:
-        bin_row = conn.execute(
-            update(Bin)
-            .where(Bin.capture_token == capture_token)
-            .values(last_seq=Bin.last_seq + 1)
-            .returning(*_BIN_SETTINGS)
-        ).first()
+        bin_row = conn.execute(_BUMP_SEQ, {"token": capture_token}).first()
         if bin_row is None:
             return None
         handshake = handshakes.reply(
@@ -133,50 +129,58 @@ def store(capture_token: str, record: dict[str, Any]) -> Stored | None:
             record["method"], record["path"]
         )
         verdict = verification.verdict(bin_row, SimpleNamespace(**record))
-        extra = {
+        row = {
+            **record,
+            "bin_id": bin_row.id,
+            "seq": bin_row.last_seq,
             "signature_scheme": verdict.scheme,
             "signature_status": verdict.status,
             "handshake": handshake.provider if handshake else None,
             "response_status": answer.status if answer else 200,
             **_retry_columns(conn, bin_row.id, record),
         }
-        request_id = conn.execute(
-            insert(CapturedRequest)
-            .values(bin_id=bin_row.id, seq=bin_row.last_seq, **record, **extra)
-            .returning(CapturedRequest.id)
-        ).scalar_one()
+        request_id = conn.execute(_INSERT, row).scalar_one()
     return Stored(bin_row.id, request_id, bin_row.last_seq, answer)
 
 
-_BIN_SETTINGS = (
-    Bin.id,
-    Bin.last_seq,
-    Bin.signature_scheme,
-    Bin.signature_secrets,
-    Bin.signature_tolerance,
-    Bin.signature_options,
-    Bin.handshake_settings,
-    Bin.response_settings,
+# Built once: constructing SQLAlchemy statements per request cost more than running them.
+_BUMP_SEQ = (
+    update(Bin)
+    .where(Bin.capture_token == bindparam("token"))
+    .values(last_seq=Bin.last_seq + 1)
+    .returning(
+        Bin.id,
+        Bin.last_seq,
+        Bin.signature_scheme,
+        Bin.signature_secrets,
+        Bin.signature_tolerance,
+        Bin.signature_options,
+        Bin.handshake_settings,
+        Bin.response_settings,
+    )
 )
+_INSERT = insert(CapturedRequest).returning(CapturedRequest.id)
+_FIRST_DELIVERY = select(func.min(CapturedRequest.id), func.count()).where(
+    CapturedRequest.bin_id == bindparam("bin_id"),
+    CapturedRequest.delivery_key == bindparam("key"),
+    CapturedRequest.received_at >= bindparam("since"),
+)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _retry_columns(conn: Any, bin_id: str, record: dict[str, Any]) -> dict[str, Any]:
     """Mark a repeat of an earlier delivery: which one, and which attempt this is."""
     found = deliveries.delivery_key(record["headers"], record["body"])
     if found is None:
-        return {}
+        return {"delivery_key": None, "delivery_key_source": None, "duplicate_of": None,
+                "delivery_attempt": 1}
     key, source = found
-    same_key = (CapturedRequest.bin_id == bin_id) & (CapturedRequest.delivery_key == key)
-    if deliveries.is_body_key(key):
-        same_key &= CapturedRequest.received_at >= record["received_at"] - deliveries.BODY_WINDOW
-    first = conn.execute(
-        select(CapturedRequest.id).where(same_key).order_by(CapturedRequest.id).limit(1)
-    ).scalar()
-    earlier = 0
-    if first is not None:
-        earlier = conn.execute(
-            select(func.count()).select_from(CapturedRequest).where(same_key)
-        ).scalar_one()
+    since = (
+        record["received_at"] - deliveries.BODY_WINDOW if deliveries.is_body_key(key) else _EPOCH
+    )
+    first, earlier = conn.execute(
+        _FIRST_DELIVERY, {"bin_id": bin_id, "key": key, "since": since}
+    ).one()
     return {
         "delivery_key": key,
         "delivery_key_source": source,
