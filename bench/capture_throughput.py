@@ -98,7 +98,8 @@ def main() -> None:
         try:
             wait(bare_port)
             wait(webbin_port)
-            request = urllib.request.Request(f"http://127.0.0.1:{webbin_port}/api/bins", method="POST")
+            api = f"http://127.0.0.1:{webbin_port}/api/bins"
+            request = urllib.request.Request(api, method="POST")
             capture = json.load(urllib.request.urlopen(request))["capture_url"]
             path = capture.split(str(webbin_port), 1)[1] + "/bench"
             load(bare_port, "/", 200, 2)  # warm up both
