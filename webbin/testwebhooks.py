@@ -107,8 +107,15 @@ def send(bin_: Bin, scheme: str) -> str:
     path, content_type, body = sample(scheme, now)
     url = public_base() + CAPTURE_PREFIX + bin_.capture_token + path
     options: Options = options_for(bin_)
-    headers = [("Content-Type", content_type), ("User-Agent", f"webbin-test/{scheme}")]
-    headers += registry.SCHEMES[scheme].sign(body, signing_secret, now, url, options)
+    signer = registry.SCHEMES[scheme]
+    sign_body = getattr(signer, "sign_body", None)
+    if sign_body is not None:  # Mailgun signs inside the body
+        body = sign_body(body, signing_secret, now)
+    headers = signer.sign(body, signing_secret, now, url, options)
+    named = {name.lower() for name, _ in headers}
+    for name, value in (("Content-Type", content_type), ("User-Agent", f"webbin-test/{scheme}")):
+        if name.lower() not in named:  # the provider's own choice wins (Intercom's user agent)
+            headers.insert(0, (name, value))
     # Delivered through the app itself rather than over the network: the Host header of the
     # page that asked must never steer a request webbin makes (SSRF), and a proxy in front
     # of webbin may not route webbin's own calls back to it.

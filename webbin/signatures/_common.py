@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
+import itertools
 import json
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from .base import Options, SignedRequest, Verdict, constant_time_equal
 
@@ -90,3 +94,305 @@ def unverified(scheme: str, headers_read: list[str], received: list[str], constr
 def unsigned(scheme: str, missing: str) -> Verdict:
     return Verdict(scheme=scheme, status="unsigned", reason=f"No {missing} header.",
                    headers_read=[missing])
+
+
+# --- Parsing hostile header values -------------------------------------------------------------
+
+# Real signature headers are well under a kilobyte and carry a handful of signatures (one per
+# rotating secret); anything past these bounds is refused rather than parsed.
+MAX_HEADER_CHARS = 8192
+MAX_SIGNATURES = 16
+
+
+def text_bytes(text: str) -> bytes:
+    """UTF-8 bytes of header text and secrets, keeping undecodable bytes as they arrived."""
+    return text.encode("utf-8", "surrogateescape")
+
+
+def parse_timestamp(value: str | None) -> int | None:
+    """Whole seconds since the epoch, or None for anything else (signs, decimals, junk, or more
+    digits than any real clock produces)."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not (value.isascii() and value.isdigit()) or len(value) > 12:
+        return None
+    return int(value)
+
+
+def split_pairs(value: str, separator: str, assign: str = "=") -> list[tuple[str, str]]:
+    """``k=v`` items of a header such as ``t=1,v1=ab,v1=cd``, blanks and bare words skipped."""
+    pairs = []
+    for item in value.split(separator):
+        key, found, item_value = item.strip().partition(assign)
+        if found and key:
+            pairs.append((key.strip(), item_value.strip()))
+    return pairs
+
+
+def decode_hex(value: str) -> bytes | None:
+    try:
+        return binascii.unhexlify(value.encode("ascii"))
+    except (UnicodeEncodeError, binascii.Error, ValueError):
+        return None
+
+
+def decode_base64(value: str) -> bytes | None:
+    """Standard or URL-safe base64, padding optional, as SDKs read secrets; None if it isn't."""
+    try:
+        raw = value.encode("ascii").replace(b"-", b"+").replace(b"_", b"/")
+    except UnicodeEncodeError:
+        return None
+    try:
+        return base64.b64decode(raw + b"=" * (-len(raw) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def encode_digest(digest: bytes, encoding: str) -> str:
+    return digest.hex() if encoding == "hex" else base64.b64encode(digest).decode("ascii")
+
+
+def digest_sized(value: str, size: int) -> bool:
+    """Whether ``value`` decodes (hex or base64) to ``size`` bytes: could it be a digest?"""
+    return size in (len(decode_hex(value) or b""), len(decode_base64(value) or b""))
+
+
+# --- Verdicts ----------------------------------------------------------------------------------
+
+OTHER_ENDPOINT_HINT = (
+    "No secret here reproduces this signature, even allowing for a re-encoded body or a "
+    "differently encoded secret: the secret may belong to another endpoint or environment "
+    "(test vs live), or the body was changed after signing."
+)
+
+REPLAY_HINT = (
+    "A correct signature outside the replay window: a replayed or long-delayed delivery, "
+    "or a clock that is off on one side."
+)
+
+
+def malformed(scheme: str, reason: str, headers_read: list[str], *,
+              received: list[str] | None = None, construction: str | None = None) -> Verdict:
+    """``invalid`` for a signature that cannot even be read (garbled, oversized, incomplete)."""
+    return Verdict(scheme=scheme, status="invalid", reason=reason, headers_read=headers_read,
+                   construction=construction, received=received or [])
+
+
+def describe_age(age: float) -> str:
+    seconds = round(abs(age))
+    return f"{seconds} s before it was received" if age >= 0 else (
+        f"{seconds} s after it was received")
+
+
+def matched(scheme: str, options: Options, index: int, *, headers_read: list[str],
+            construction: str, received: list[str], expected: str | None,
+            timestamp: int | None = None, age: float | None = None) -> Verdict:
+    """``valid``, or ``stale`` when the matching signature's timestamp is outside tolerance."""
+    which = f" (secret {index + 1} of {len(options.secrets)})" if len(options.secrets) > 1 else ""
+    fields = dict(scheme=scheme, headers_read=headers_read, construction=construction,
+                  received=received, expected=expected, timestamp=timestamp, age_seconds=age,
+                  matched_secret=index)
+    if age is not None and is_stale(age, options):
+        return Verdict(
+            status="stale",
+            reason=f"Signature matches{which}, but it was signed {describe_age(age)} "
+            f"(tolerance {options.tolerance_seconds} s): possibly a replay.",
+            hint=REPLAY_HINT,
+            **fields,
+        )
+    return Verdict(status="valid", reason=f"Signature matches{which}.", **fields)
+
+
+def mismatch_reason(signatures: int, secrets: int) -> str:
+    subject = "The signature does not" if signatures == 1 else (
+        f"None of the {signatures} signatures")
+    verb = "match" if signatures == 1 else "matches"
+    target = "the secret" if secrets == 1 else f"any of the {secrets} secrets"
+    return f"{subject} {verb} {target}."
+
+
+# --- Hints -------------------------------------------------------------------------------------
+
+
+def encoding_hint(received: Iterable[str], digest: bytes, encoding: str) -> str | None:
+    """When a received signature is the expected digest written another way (base64 for hex,
+    uppercase hex, URL-safe base64), say so: the signer encodes the digest wrong."""
+    want = "lowercase hex" if encoding == "hex" else "standard base64"
+    for value in received:
+        for name, decoded in (("hex", decode_hex(value)), ("base64", decode_base64(value))):
+            if decoded is None or not constant_time_equal(decoded, digest):
+                continue
+            if name == "hex":
+                got = "uppercase hex" if encoding == "hex" else "hex"
+            else:
+                got = "URL-safe or unpadded base64" if encoding == "base64" else "base64"
+            return (f"The signature is the right HMAC but written as {got}, where {want} is "
+                    "expected: whatever signed the request encodes the digest the wrong way.")
+    return None
+
+
+def text_key_variants(secret: str) -> list[tuple[str, bytes]]:
+    """Keys a signer may have used instead of the secret's text, with the hint each proves."""
+    variants = []
+    if secret.strip() != secret:
+        variants.append((
+            "The signature matches the secret without its surrounding whitespace: the secret "
+            "saved here has a stray space or line break.", text_bytes(secret.strip())))
+    for name, decoded in (("hex", decode_hex(secret.strip())),
+                          ("base64", decode_base64(secret.strip()))):
+        if decoded:
+            variants.append((
+                f"The signature was made with the secret {name}-decoded to bytes, but this "
+                "provider keys the HMAC with the secret's text as it is.", decoded))
+    return variants
+
+
+def _toggle_port(parts: SplitResult) -> str:
+    """The URL without its port, or with the scheme's default port when it has none."""
+    host = parts.netloc.rsplit(":", 1)[0] if parts.port is not None else parts.netloc
+    if parts.port is None:
+        host += ":443" if parts.scheme == "https" else ":80"
+    return urlunsplit(parts._replace(netloc=host))
+
+
+def _split_http(url: str) -> SplitResult | None:
+    """``url`` split, if it is an http(s) URL with a host and a readable port."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - reading it raises ValueError on a garbled port
+    except ValueError:
+        return None
+    return parts if parts.scheme in ("http", "https") and parts.hostname else None
+
+
+def toggle_port(url: str) -> str | None:
+    """``url`` with its port removed, or the default port added; None if it isn't http(s)."""
+    parts = _split_http(url)
+    return None if parts is None else _toggle_port(parts)
+
+
+def url_variants(url: str) -> list[tuple[str, str]]:
+    """(what differs, variant) for URLs a provider may have been configured with when they
+    differ from the captured one by scheme (TLS ended at a proxy), a trailing slash or an
+    explicit default port, alone or combined."""
+    original = _split_http(url)
+    if original is None:
+        return []
+    variants: dict[str, str] = {}
+    for swap, slash, port in itertools.product((False, True), repeat=3):
+        parts, changes = original, []
+        if swap:
+            other = "http" if parts.scheme == "https" else "https"
+            changes.append(f"{other}:// instead of {parts.scheme}://")
+            parts = parts._replace(scheme=other)
+        if slash:
+            trimmed = parts.path.endswith("/")
+            changes.append("without the trailing slash" if trimmed else "with a trailing slash")
+            parts = parts._replace(path=parts.path[:-1] if trimmed else parts.path + "/")
+        variant = urlunsplit(parts)
+        if port:
+            changes.append(f"without the port :{parts.port}" if parts.port is not None else
+                           f"with the default port :{443 if parts.scheme == 'https' else 80}")
+            variant = _toggle_port(parts)
+        if variant != url:
+            variants.setdefault(variant, ", ".join(changes))
+    return [(changes, variant) for variant, changes in variants.items()]
+
+
+def url_hint(changes: str, variant: str) -> str:
+    return (f"The signature matches the URL {changes} ({variant}), not the URL this request "
+            "arrived at: the provider signs the URL it was configured with, so set the bin's "
+            "public base URL (or the provider's endpoint URL) so the two agree exactly.")
+
+
+# --- The HMAC verifier most schemes share ------------------------------------------------------
+
+Variant = tuple[str, bytes]  # (hint shown if it matches, the alternative key or message)
+
+
+@dataclass(frozen=True)
+class HmacSpec:
+    """One request's HMAC signature as its scheme read it, and how the provider builds it."""
+
+    scheme: str
+    headers_read: list[str]
+    construction: str
+    received: list[str]  # signatures as found, for display
+    signatures: list[str]  # the comparable values (prefixes such as "sha256=" removed)
+    message: bytes  # the signed payload built from the captured request
+    algorithm: str = "sha256"
+    encoding: str = "hex"
+    prefix: str = ""  # put back in front of the expected value, to match the received format
+    # Other messages the provider's own SDK accepts for the same request (Twilio's port rule).
+    equivalents: list[bytes] = field(default_factory=list)
+    # How the message is built from another body, for the re-encoded-body hint (None when the
+    # body is not part of the signed payload).
+    resign_body: Callable[[bytes], bytes] | None = None
+    key_variants: Callable[[str], list[Variant]] = text_key_variants
+    message_variants: list[Variant] = field(default_factory=list)
+    timestamp: int | None = None
+
+
+def verify_hmac(request: SignedRequest, options: Options, spec: HmacSpec) -> Verdict:
+    """Match the received signatures against every secret, then explain a mismatch."""
+    age = None if spec.timestamp is None else timestamp_age(request, spec.timestamp)
+    if not options.secrets:
+        return unverified(spec.scheme, spec.headers_read, spec.received, spec.construction,
+                          spec.timestamp, age)
+
+    def digest(key: bytes, message: bytes) -> bytes:
+        return hmac_bytes(key, message, spec.algorithm)
+
+    def found(candidate: bytes) -> bool:
+        value = encode_digest(candidate, spec.encoding)
+        return any(constant_time_equal(value, s) for s in spec.signatures)
+
+    fields = dict(headers_read=spec.headers_read, construction=spec.construction,
+                  received=spec.received, timestamp=spec.timestamp, age=age)
+    for index, secret in enumerate(options.secrets):
+        for message in (spec.message, *spec.equivalents):
+            mac = digest(text_bytes(secret), message)
+            if found(mac):
+                return matched(spec.scheme, options, index,
+                               expected=spec.prefix + encode_digest(mac, spec.encoding), **fields)
+
+    expected = spec.prefix + encode_digest(
+        digest(text_bytes(options.secrets[0]), spec.message), spec.encoding)
+    size = ALGORITHMS[spec.algorithm]().digest_size
+    if not any(digest_sized(s, size) for s in spec.signatures):
+        return Verdict(
+            scheme=spec.scheme, status="invalid",
+            reason=f"The signature is not a {spec.algorithm.upper()} digest in {spec.encoding}.",
+            headers_read=spec.headers_read, construction=spec.construction,
+            received=spec.received, expected=expected, timestamp=spec.timestamp,
+            age_seconds=age)
+    return Verdict(
+        scheme=spec.scheme, status="invalid",
+        reason=mismatch_reason(len(spec.signatures), len(options.secrets)),
+        hint=_hmac_hint(spec, options.secrets, request.body, digest, found) or OTHER_ENDPOINT_HINT,
+        headers_read=spec.headers_read, construction=spec.construction, received=spec.received,
+        expected=expected, timestamp=spec.timestamp, age_seconds=age)
+
+
+def _hmac_hint(spec: HmacSpec, secrets: tuple[str, ...], body: bytes,
+               digest: Callable[[bytes, bytes], bytes],
+               found: Callable[[bytes], bool]) -> str | None:
+    """The first common mistake that reproduces a received signature, in plain words."""
+    reencoded = reencoded_bodies(body) if spec.resign_body is not None else []
+    for secret in secrets:
+        key = text_bytes(secret)
+        hint = encoding_hint(spec.signatures, digest(key, spec.message), spec.encoding)
+        if hint:
+            return hint
+        if spec.resign_body is not None and any(
+            found(digest(key, spec.resign_body(variant))) for variant in reencoded
+        ):
+            return BODY_REENCODED_HINT
+        for hint, message in spec.message_variants:
+            if found(digest(key, message)):
+                return hint
+        for hint, other_key in spec.key_variants(secret):
+            if found(digest(other_key, spec.message)):
+                return hint
+    return None

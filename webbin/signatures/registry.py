@@ -34,11 +34,8 @@ _MODULES = [
 def _load() -> dict[str, Scheme]:
     schemes: dict[str, Scheme] = {}
     for module_name in _MODULES:
-        try:  # INTERIM while provider modules are being written; removed before landing
-            module = import_module(f"{__package__}.{module_name}")
-        except ModuleNotFoundError:
-            continue
-        schemes[module.SCHEME.name] = module.SCHEME
+        scheme = import_module(f"{__package__}.{module_name}").SCHEME
+        schemes[scheme.name] = scheme
     return schemes
 
 
