@@ -15,7 +15,7 @@ from .resources import resource_dir
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app: defaults, then ``WEBBIN_*`` environment variables, then ``config``."""
-    from . import api, broker, capture, csrf, dashboard, errors, filters, live
+    from . import api, broker, capture, csrf, dashboard, errors, filters, hardening, live
     from . import config as settings
     from .models import db
 
@@ -32,6 +32,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     filters.init_app(app)
     errors.init_app(app)
+    hardening.init_app(app)
 
     app.register_blueprint(capture.bp)
     app.register_blueprint(api.bp)

@@ -20,12 +20,25 @@ def main(argv: list[str] | None = None) -> None:
         default=int(os.environ.get("WEBBIN_WORKERS", "1")),
         help="worker processes; live updates cross processes within STREAM_POLL_SECONDS",
     )
+    commands.add_parser(
+        "prune",
+        help="apply the retention limits once (idle bins, old requests, per-bin maximum, "
+        "storage quota), as the server does in the background",
+    )
     args = parser.parse_args(argv)
 
     if args.command == "serve":
         from .server import serve as run
 
         run(args.host, args.port, args.workers)
+    elif args.command == "prune":
+        from . import create_app
+        from .pruning import prune
+
+        app = create_app()
+        with app.app_context():
+            report = prune(app)
+        print(", ".join(f"{name.replace('_', ' ')}: {n}" for name, n in report.as_dict().items()))
 
 
 if __name__ == "__main__":

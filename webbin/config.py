@@ -38,6 +38,38 @@ DEFAULTS: dict[str, Any] = {
     "TRUSTED_PROXIES": "",
     # Session-cookie signing key; generated once into DATA_DIR when empty.
     "SECRET_KEY": "",
+    # --- Hardening (see SECURITY.md) -------------------------------------------------------
+    # "local" or "production"; empty: "local", or chosen by `webbin serve` from its bind host.
+    "PROFILE": "",
+    # CIDRs a resend may reach even where the profile refuses them (comma-separated).
+    "OUTBOUND_ALLOWLIST": "",
+    # Resend: seconds for the whole exchange, however the target trickles.
+    "RESEND_TOTAL_TIMEOUT": 30.0,
+    # Capture rate limits, per client address and per bin: tokens per second, bucket size.
+    "CAPTURE_CLIENT_RATE": 50.0,
+    "CAPTURE_CLIENT_BURST": 500,
+    "CAPTURE_BIN_RATE": 50.0,
+    "CAPTURE_BIN_BURST": 500,
+    # "No such bin" answers a client may get: per second, bucket size.
+    "PROBE_RATE": 1.0,
+    "PROBE_BURST": 60,
+    # Buckets each limiter keeps in memory (least recently used forgotten first).
+    "RATE_LIMIT_KEYS": 10000,
+    # Live streams per bin (per worker process); largest WebSocket message accepted.
+    "MAX_VIEWERS_PER_BIN": 20,
+    "WS_MAX_MESSAGE_BYTES": 4096,
+    # Header fields, bytes per field, bytes of request line (gunicorn; 431 / 414 beyond).
+    "MAX_HEADER_FIELDS": 100,
+    "MAX_HEADER_FIELD_BYTES": 8190,
+    "MAX_REQUEST_LINE_BYTES": 8190,
+    # Retention, enforced by pruning in the background (0 turns a limit off).
+    "MAX_REQUESTS_PER_BIN": 10000,
+    "REQUEST_TTL_SECONDS": 30 * 24 * 3600,
+    "BIN_IDLE_TTL_SECONDS": 90 * 24 * 3600,
+    "STORAGE_QUOTA_BYTES": 5 * 1024**3,
+    "PRUNE_INTERVAL_SECONDS": 60.0,
+    "PRUNE_BATCH": 200,
+    "PRUNE_BATCH_BYTES": 32 * 1024 * 1024,
 }
 
 
@@ -54,6 +86,8 @@ def load(app: Flask, overrides: dict[str, Any] | None) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         app.config["DATABASE_URL"] = f"sqlite:///{data_dir / 'webbin.sqlite3'}"
     app.config["SQLALCHEMY_DATABASE_URI"] = app.config["DATABASE_URL"]
+    # Error messages and logs never carry SQL parameters (captured bodies, tokens, secrets).
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {}).setdefault("hide_parameters", True)
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _persistent_secret(data_dir / "secret_key")
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"

@@ -29,8 +29,10 @@ CLOSE_NOT_FOUND = 4404
 
 
 def init_app(app: Flask) -> None:
-    # Pings keep proxies from dropping idle sockets and let us notice vanished clients.
-    app.config.setdefault("SOCK_SERVER_OPTIONS", {"ping_interval": 25})
+    from .viewers import socket_options
+
+    # Pings, the largest message a viewer may send, and a cap on unread ones.
+    app.config.setdefault("SOCK_SERVER_OPTIONS", socket_options(app))
     sock.init_app(app)
     app.before_request(_refuse_cross_site_sockets)
 

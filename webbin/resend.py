@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from flask import current_app
 
-from . import outbound
-from .models import CapturedRequest, ResendAttempt, db
+from . import loopguard, outbound, profiles
+from .models import Bin, CapturedRequest, ResendAttempt, db
 
 # RFC 9110 section 7.6.1 connection-specific fields, plus the two the new request recomputes.
 _NOT_FORWARDED = frozenset(
@@ -56,13 +56,18 @@ def target_url(captured: CapturedRequest, base: str) -> str:
 def resend(captured: CapturedRequest, url: str) -> ResendAttempt:
     """Send ``captured`` to ``url``, store the attempt (also on failure) and return it."""
     config = current_app.config
+    bin_ = db.session.get(Bin, captured.bin_id)
+    # Marks the bin it left from, so it is refused if it ever comes back (no resend loops).
+    loop_mark = (loopguard.HEADER, loopguard.mark(bin_.capture_token if bin_ else ""))
     result = outbound.send(
         captured.method,
         url,
-        forwarded_headers(captured.headers),
+        [*forwarded_headers(captured.headers), loop_mark],
         captured.body,
+        policy=profiles.outbound_policy(),
         connect_timeout=float(config["RESEND_CONNECT_TIMEOUT"]),
         read_timeout=float(config["RESEND_READ_TIMEOUT"]),
+        total_timeout=float(config["RESEND_TOTAL_TIMEOUT"]),
         max_response_bytes=int(config["RESEND_MAX_RESPONSE_BYTES"]),
     )
     attempt = ResendAttempt(

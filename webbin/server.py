@@ -11,10 +11,14 @@ Two gunicorn-specific pieces make capture exact:
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+
+from .profiles import for_bind_host
 
 # Greenlet-local once gevent has patched threading (it has, in a gevent worker).
 _pending = threading.local()
@@ -51,16 +55,19 @@ class WebbinServer(BaseApplication):
     def load(self) -> Any:
         # Built here, inside the worker, after gevent has patched the standard library.
         from . import create_app
+        from .pruning import start as start_pruning
 
         app = create_app(self.app_config)
         app.wsgi_app = RawHeaders(app.wsgi_app)
+        start_pruning(app)  # retention limits, enforced off the capture path
         return app
 
 
 def options(host: str, port: int, workers: int = 1) -> dict[str, Any]:
     return {
         "bind": f"{host}:{port}",
-        "worker_class": "gevent",
+        # gunicorn's gevent worker, answering its size-limit refusals in webbin's JSON shape.
+        "worker_class": "webbin.worker.Worker",
         "workers": workers,
         "worker_connections": 2000,
         "pre_request": pre_request,
@@ -72,9 +79,30 @@ def options(host: str, port: int, workers: int = 1) -> dict[str, Any]:
         "graceful_timeout": 3,
         "timeout": 60,
         "accesslog": "-",
+        # Capture tokens, bin ids and query strings never reach the logs.
+        "logger_class": "webbin.accesslog.RedactingLogger",
+        # Bounded request heads: 431 past these header limits, 414 past the request line.
+        "limit_request_fields": int(setting("MAX_HEADER_FIELDS")),
+        "limit_request_field_size": int(setting("MAX_HEADER_FIELD_BYTES")),
+        "limit_request_line": int(setting("MAX_REQUEST_LINE_BYTES")),
         "forwarded_allow_ips": "127.0.0.1,::1",
     }
 
 
+def setting(name: str) -> Any:
+    """A setting the server needs before any app exists: ``WEBBIN_<name>`` or its default."""
+    from .config import DEFAULTS
+
+    raw = os.environ.get(f"WEBBIN_{name}")
+    if raw is None:
+        return DEFAULTS[name]
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
 def serve(host: str, port: int, workers: int = 1, app_config: dict[str, Any] | None = None) -> None:
+    # Unless told otherwise: a loopback server is a local tool, anything else faces strangers.
+    os.environ.setdefault("WEBBIN_PROFILE", for_bind_host(host))
     WebbinServer(options(host, port, workers), app_config).run()

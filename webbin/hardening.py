@@ -1,0 +1,27 @@
+"""Defences against hostile traffic, wired in one place (see SECURITY.md for the whole model).
+
+Each concern has its own module; this only registers them on the app, in this order:
+the profile and outbound policy first (so bad settings fail at start), then response
+headers, 503s for database trouble, the resend-loop check, rate limits, viewer limits, and
+redaction of the app's log. Pruning is imported here so its index joins the schema.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from . import loopguard, profiles, pruning, ratelimit, security, unavailable, viewers
+from .accesslog import RedactingFilter
+
+__all__ = ["init_app", "pruning"]
+
+
+def init_app(app: Flask) -> None:
+    profiles.init_app(app)
+    security.init_app(app)
+    unavailable.init_app(app)
+    loopguard.init_app(app)
+    ratelimit.init_app(app)
+    viewers.init_app(app)
+    if not any(isinstance(f, RedactingFilter) for f in app.logger.filters):
+        app.logger.addFilter(RedactingFilter())

@@ -1,0 +1,180 @@
+"""Rate limits: in-process token buckets with bounded memory.
+
+Three limits, each ``rate`` tokens per second up to ``burst`` saved tokens (0 turns it off):
+
+* capture, per client address (``CAPTURE_CLIENT_RATE`` / ``_BURST``): one sender cannot
+  flood the database;
+* capture, per bin (``CAPTURE_BIN_RATE`` / ``_BURST``): many senders cannot flood one bin;
+* probes, per client (``PROBE_RATE`` / ``_BURST``): every "no such bin" answer costs a token,
+  so guessing bin ids or capture tokens is slowed to a crawl before it starts.
+
+Buckets live in this worker process only: with several workers a client gets up to
+``workers`` times the rate. A table holds at most ``RATE_LIMIT_KEYS`` buckets and forgets the
+least recently used one first; a forgotten bucket comes back full, which is what a client
+that has been quiet long enough to be forgotten would have anyway.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from flask import Flask, Response, current_app, jsonify, render_template, request
+
+from .senders import client_address
+
+CAPTURE_ENDPOINT = "capture.capture"
+# URL parameters that address a bin, whoever's route they are on.
+BIN_KEYS = ("bin_id", "token")
+
+
+@dataclass
+class TokenBucket:
+    tokens: float
+    updated: float
+
+
+class RateLimiter:
+    """``take(key)`` spends one token of ``key``'s bucket, or says how long until one is back."""
+
+    def __init__(
+        self,
+        rate: float,
+        burst: int,
+        max_keys: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.rate = float(rate)
+        self.burst = int(burst)
+        self.max_keys = max(int(max_keys), 1)
+        self.clock = clock
+        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return self.rate > 0 and self.burst > 0
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def _bucket(self, key: str, now: float) -> TokenBucket:
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = TokenBucket(float(self.burst), now)
+            while len(self._buckets) > self.max_keys:
+                self._buckets.popitem(last=False)
+        else:
+            self._buckets.move_to_end(key)
+            bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.updated) * self.rate)
+            bucket.updated = now
+        return bucket
+
+    def take(self, key: str) -> float:
+        """Spend a token; 0.0 when allowed, else the seconds until the next token."""
+        if not self.enabled:
+            return 0.0
+        with self._lock:
+            bucket = self._bucket(key, self.clock())
+            if bucket.tokens >= 1:
+                bucket.tokens -= 1
+                return 0.0
+            return (1 - bucket.tokens) / self.rate
+
+    def peek(self, key: str) -> float:
+        """Like ``take`` but spends nothing: 0.0 when a token is there."""
+        if not self.enabled:
+            return 0.0
+        with self._lock:
+            if key not in self._buckets:
+                return 0.0
+            bucket = self._bucket(key, self.clock())
+            return 0.0 if bucket.tokens >= 1 else (1 - bucket.tokens) / self.rate
+
+
+@dataclass
+class Limiters:
+    capture_client: RateLimiter
+    capture_bin: RateLimiter
+    probe: RateLimiter
+
+
+def limiters(app: Flask | None = None) -> Limiters:
+    return (app or current_app).extensions["webbin.ratelimit"]
+
+
+def client_key() -> str:
+    """The client as far as trusted proxies vouch for it (see ``WEBBIN_TRUSTED_PROXIES``)."""
+    trusted = current_app.config.get("TRUSTED_PROXY_NETWORKS") or []
+    address = client_address(request.remote_addr, request.headers.get("X-Forwarded-For"), trusted)
+    return address or "unknown"
+
+
+def too_many(retry_after: float, message: str) -> Response:
+    """429 with Retry-After, as JSON on the API and capture URLs, a page in the dashboard."""
+    seconds = max(1, math.ceil(retry_after))
+    message = f"{message} Try again in {seconds} s."
+    if request.path.startswith(("/api/", "/c/")) or request.headers.get("Upgrade"):
+        response = jsonify(error="too_many_requests", message=message, retry_after=seconds)
+    else:
+        template = "_error.html" if request.headers.get("HX-Request") == "true" else "error.html"
+        response = Response(
+            render_template(template, code=429, name="Too Many Requests", message=message)
+        )
+    response.status_code = 429
+    response.headers["Retry-After"] = str(seconds)
+    # The body was not read: do not make the server drain (up to MAX_BODY_BYTES of) it.
+    response.headers["Connection"] = "close"
+    return response
+
+
+def check_capture() -> Response | None:
+    """Per-client, then per-bin limit on capture. Call before reading the body."""
+    limits = limiters()
+    wait = limits.capture_client.take(client_key())
+    if wait:
+        return too_many(wait, "This client is sending too many requests to webbin.")
+    token = (request.view_args or {}).get("token", "")
+    wait = limits.capture_bin.take(token)
+    if wait:
+        return too_many(wait, "This bin is receiving too many requests.")
+    return None
+
+
+def bin_addressed() -> bool:
+    return any(key in (request.view_args or {}) for key in BIN_KEYS)
+
+
+def _before_request() -> Response | None:
+    if not bin_addressed():
+        return None
+    wait = limiters().probe.peek(client_key())
+    if wait:
+        return too_many(wait, "Too many requests for bins that do not exist from this client.")
+    if request.endpoint == CAPTURE_ENDPOINT:
+        return check_capture()
+    return None
+
+
+def _after_request(response: Response) -> Response:
+    if response.status_code == 404 and bin_addressed():
+        limiters().probe.take(client_key())
+    return response
+
+
+def init_app(app: Flask) -> None:
+    config = app.config
+    keys = int(config["RATE_LIMIT_KEYS"])
+    app.extensions["webbin.ratelimit"] = Limiters(
+        capture_client=RateLimiter(
+            config["CAPTURE_CLIENT_RATE"], config["CAPTURE_CLIENT_BURST"], keys
+        ),
+        capture_bin=RateLimiter(config["CAPTURE_BIN_RATE"], config["CAPTURE_BIN_BURST"], keys),
+        probe=RateLimiter(config["PROBE_RATE"], config["PROBE_BURST"], keys),
+    )
+    app.before_request(_before_request)
+    app.after_request(_after_request)

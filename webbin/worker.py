@@ -1,0 +1,60 @@
+"""gunicorn's gevent worker, with clear JSON refusals for requests over the size limits.
+
+gunicorn refuses too many or too large header fields (431) and an over-long request line
+(414) before webbin sees the request. Its own answer is a bare HTML page; this worker
+answers the same status with webbin's JSON error shape and the limit in words, as every
+other refusal of a capture URL does. Everything else is gunicorn's own handling.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from gunicorn import util
+from gunicorn.http.errors import LimitRequestHeaders, LimitRequestLine
+from gunicorn.workers.ggevent import GeventWorker
+
+
+def refusal(exc: Exception, cfg: Any) -> tuple[int, str, str, str] | None:
+    """(status, reason, error, message) for the limits webbin explains, else None."""
+    if isinstance(exc, LimitRequestHeaders):
+        return (
+            431,
+            "Request Header Fields Too Large",
+            "request_header_fields_too_large",
+            f"webbin accepts at most {cfg.limit_request_fields} header fields of at most "
+            f"{cfg.limit_request_field_size} bytes each; nothing was stored.",
+        )
+    if isinstance(exc, LimitRequestLine):
+        return (
+            414,
+            "URI Too Long",
+            "uri_too_long",
+            f"webbin accepts a request line (method, path and query) of at most "
+            f"{cfg.limit_request_line} bytes; nothing was stored.",
+        )
+    return None
+
+
+class Worker(GeventWorker):
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: Exception) -> None:
+        known = refusal(exc, self.cfg)
+        if known is None:
+            super().handle_error(req, client, addr, exc)
+            return
+        status, reason, error, message = known
+        peer = addr[0] if addr else ""
+        self.log.warning("refused a request from ip=%s: %s %s", peer, status, reason)
+        body = json.dumps({"error": error, "message": message}).encode()
+        head = (
+            f"HTTP/1.1 {status} {reason}\r\n"
+            "Connection: close\r\n"
+            "Content-Type: application/json\r\n"
+            "X-Content-Type-Options: nosniff\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
+        try:
+            util.write_nonblock(client, head.encode("latin-1") + body)
+        except Exception:
+            self.log.debug("could not send the refusal")
