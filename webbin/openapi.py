@@ -420,6 +420,12 @@ ERROR_DESCRIPTIONS = {
     "403": "Refused: the WebSocket handshake came from a page on another site.",
     "404": "No bin with this id, or no request with this id in the bin.",
     "413": "The body is larger than the server's limit (MAX_BODY_BYTES); nothing was stored.",
+    "429": "Too many requests from this client (or to this bin, or probes of unknown ids); "
+    "the Retry-After header says when to try again.",
+    "503": "The database is unavailable or locked; nothing was changed. Retry after the "
+    "Retry-After header's seconds.",
+    "508": "A resend that came back to a bin it already passed through (a resend loop); "
+    "not stored.",
 }
 
 
@@ -452,7 +458,8 @@ def _operation(
         operation["parameters"] = parameters
     if body is not None:
         operation["requestBody"] = body
-    operation["responses"] = responses
+    # Every operation can meet the rate limits and a storage outage.
+    operation["responses"] = {**responses, **_error_responses(429, 503)}
     return operation
 
 
@@ -701,7 +708,7 @@ def _capture_operations(operation_prefix: str, parameters: list[Schema]) -> Sche
             f"Capture a {method.upper()} request",
             {
                 "200": _response("Stored.", "CaptureResult"),
-                **_error_responses(404, 413, _404="No bin has this capture token."),
+                **_error_responses(404, 413, 508, _404="No bin has this capture token."),
             },
             tag="capture",
             body={

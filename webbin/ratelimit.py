@@ -119,7 +119,7 @@ def too_many(retry_after: float, message: str) -> Response:
     seconds = max(1, math.ceil(retry_after))
     message = f"{message} Try again in {seconds} s."
     if request.path.startswith(("/api/", "/c/")) or request.headers.get("Upgrade"):
-        response = jsonify(error="too_many_requests", message=message, retry_after=seconds)
+        response = jsonify(error="too_many_requests", message=message)
     else:
         template = "_error.html" if request.headers.get("HX-Request") == "true" else "error.html"
         response = Response(
