@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from roundtrip import Provider
 
 from webbin.signatures.base import Options, SignedRequest
 from webbin.signatures.gitlab import SCHEME
@@ -23,6 +24,13 @@ def request(headers: list[tuple[str, str]], body: bytes = BODY) -> SignedRequest
     )
 
 
+def signed(token: str = TOKEN, body: bytes = BODY) -> SignedRequest:
+    return request([("X-Gitlab-Token", token)], body)
+
+
+CASE = Provider(SCHEME, TOKEN, signed, lambda: request([]))
+
+
 def test_known_answer():
     # GitLab signs nothing, so there is no vector to publish: per
     # https://docs.gitlab.com/user/project/integrations/webhooks/ the configured secret token is
@@ -36,57 +44,43 @@ def test_known_answer():
 
 
 def test_round_trip_valid():
-    verdict = SCHEME.verify(request([("X-Gitlab-Token", TOKEN)]), Options(secrets=(TOKEN,)))
-    assert (verdict.status, verdict.matched_secret, verdict.hint) == ("valid", 0, None)
+    CASE.valid()
 
 
 def test_body_is_not_covered():
     # A changed body still passes: the token authenticates the sender, not the content.
-    verdict = SCHEME.verify(
-        request([("X-Gitlab-Token", TOKEN)], BODY + b" "), Options(secrets=(TOKEN,))
-    )
-    assert verdict.status == "valid"
+    CASE.valid(body=BODY + b" ")
 
 
 def test_wrong_token_is_invalid():
-    verdict = SCHEME.verify(request([("X-Gitlab-Token", TOKEN + "x")]), Options(secrets=(TOKEN,)))
-    assert verdict.status == "invalid"
-    assert "another token" in verdict.hint
+    assert "another token" in CASE.hint(token=TOKEN + "x")
 
 
 def test_header_removed_is_unsigned():
-    verdict = SCHEME.verify(request([]), Options(secrets=(TOKEN,)))
-    assert verdict.status == "unsigned"
-    assert verdict.reason == "No X-Gitlab-Token header."
+    assert CASE.header_removed().reason == "No X-Gitlab-Token header."
 
 
 def test_no_secret_is_unverified():
-    assert SCHEME.verify(request([("X-Gitlab-Token", TOKEN)]), Options()).status == "unverified"
+    CASE.no_secret()
 
 
 def test_second_secret_matches():
-    verdict = SCHEME.verify(
-        request([("X-Gitlab-Token", TOKEN)]), Options(secrets=("old-token", TOKEN))
-    )
-    assert (verdict.status, verdict.matched_secret) == ("valid", 1)
+    CASE.second_secret("old-token")
 
 
 @pytest.mark.parametrize("garbage", ["", " ", "\x00\xff\u202e", "\udcff", "A" * 100_000])
 def test_garbage_header_is_invalid(garbage):
-    verdict = SCHEME.verify(request([("X-Gitlab-Token", garbage)]), Options(secrets=(TOKEN,)))
-    assert verdict.status == "invalid"
+    CASE.invalid(signed(garbage))
 
 
 def test_hint_stray_whitespace():
-    verdict = SCHEME.verify(request([("X-Gitlab-Token", TOKEN)]), Options(secrets=(TOKEN + "\n",)))
-    assert verdict.status == "invalid"
-    assert "whitespace" in verdict.hint
+    assert "whitespace" in CASE.hint(None, TOKEN + "\n")
 
 
 def test_sign_round_trips():
     headers = SCHEME.sign(BODY, TOKEN, 1_700_000_000, "https://bin.example/gitlab", Options())
     assert headers == [("X-Gitlab-Token", TOKEN)]
-    assert SCHEME.verify(request(headers), Options(secrets=(TOKEN,))).status == "valid"
+    assert CASE.verify(request(headers), TOKEN).status == "valid"
 
 
 def test_detect():

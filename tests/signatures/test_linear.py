@@ -9,6 +9,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from roundtrip import Provider
 
 from webbin.signatures._common import BODY_REENCODED_HINT, OTHER_ENDPOINT_HINT
 from webbin.signatures.base import Options, SignedRequest
@@ -61,6 +62,13 @@ def request(
     )
 
 
+def signed_request(body: bytes = BODY, secret: str | bytes = SECRET, sent: bytes | None = None):
+    return request([("Linear-Signature", signed(body, secret))], body if sent is None else sent)
+
+
+CASE = Provider(SCHEME, SECRET, signed_request, lambda: request([]))
+
+
 def test_known_answer():
     verdict = SCHEME.verify(
         request(
@@ -84,57 +92,37 @@ def test_known_answer_received_much_later_is_stale():
 
 
 def test_round_trip_valid():
-    verdict = SCHEME.verify(
-        request([("Linear-Signature", signed(BODY, SECRET))]), Options(secrets=(SECRET,))
-    )
-    assert (verdict.status, verdict.matched_secret, verdict.hint) == ("valid", 0, None)
-    assert verdict.timestamp == int(NOW.timestamp())
+    assert CASE.valid().timestamp == int(NOW.timestamp())
 
 
 def test_body_without_timestamp_is_valid_without_age():
     body = b'{"action":"remove","type":"Issue"}'
-    verdict = SCHEME.verify(
-        request([("Linear-Signature", signed(body, SECRET))], body), Options(secrets=(SECRET,))
-    )
+    verdict = CASE.valid(body=body)
     assert (verdict.status, verdict.timestamp, verdict.age_seconds) == ("valid", None, None)
 
 
 def test_one_body_byte_changed_is_invalid():
     tampered = BODY.replace(b'"i1"', b'"i2"')
-    verdict = SCHEME.verify(
-        request([("Linear-Signature", signed(BODY, SECRET))], tampered), Options(secrets=(SECRET,))
-    )
-    assert verdict.status == "invalid"
+    verdict = CASE.invalid(sent=tampered)
     assert verdict.expected == signed(tampered, SECRET)
     assert verdict.hint == OTHER_ENDPOINT_HINT
 
 
 def test_timestamp_aged_past_tolerance_is_stale():
-    aged = body_at(int(NOW.timestamp() * 1000) - 301_000)
-    verdict = SCHEME.verify(
-        request([("Linear-Signature", signed(aged, SECRET))], aged),
-        Options(secrets=(SECRET,), tolerance_seconds=300),
-    )
-    assert verdict.status == "stale"
+    verdict = CASE.stale(body=body_at(int(NOW.timestamp() * 1000) - 301_000))
     assert verdict.age_seconds == pytest.approx(301, abs=1)
 
 
 def test_header_removed_is_unsigned():
-    assert SCHEME.verify(request([]), Options(secrets=(SECRET,))).status == "unsigned"
+    CASE.header_removed()
 
 
 def test_no_secret_is_unverified():
-    verdict = SCHEME.verify(request([("Linear-Signature", signed(BODY, SECRET))]), Options())
-    assert verdict.status == "unverified"
-    assert verdict.timestamp == int(NOW.timestamp())
+    assert CASE.no_secret().timestamp == int(NOW.timestamp())
 
 
 def test_second_secret_matches():
-    verdict = SCHEME.verify(
-        request([("Linear-Signature", signed(BODY, SECRET))]),
-        Options(secrets=("lin_wh_old", SECRET)),
-    )
-    assert (verdict.status, verdict.matched_secret) == ("valid", 1)
+    CASE.second_secret("lin_wh_old")
 
 
 @pytest.mark.parametrize(
@@ -142,9 +130,7 @@ def test_second_secret_matches():
     ["", "zz", "sha256=" + "0" * 64, "A" * 64, "0" * 63, "0" * 100_000, "\x00\xff\u202e"],
 )
 def test_garbage_header_is_invalid(garbage):
-    verdict = SCHEME.verify(request([("Linear-Signature", garbage)]), Options(secrets=(SECRET,)))
-    assert verdict.status == "invalid"
-    assert verdict.reason
+    CASE.invalid(request([("Linear-Signature", garbage)]))
 
 
 @pytest.mark.parametrize(
@@ -153,38 +139,22 @@ def test_garbage_header_is_invalid(garbage):
 )
 def test_garbled_body_timestamp_is_invalid(timestamp):
     body = b'{"type":"Issue","webhookTimestamp":' + timestamp.encode() + b"}"
-    verdict = SCHEME.verify(
-        request([("Linear-Signature", signed(body, SECRET))], body), Options(secrets=(SECRET,))
-    )
-    assert verdict.status == "invalid"
-    assert "webhookTimestamp" in verdict.reason
+    assert "webhookTimestamp" in CASE.invalid(body=body).reason
 
 
 @pytest.mark.parametrize("body", [b"\xff\xfe not json", b"[" * 100_000, b""])
 def test_non_json_body_does_not_raise(body):
-    verdict = SCHEME.verify(
-        request([("Linear-Signature", signed(body, SECRET))], body), Options(secrets=(SECRET,))
-    )
-    assert verdict.status == "valid"
+    CASE.valid(body=body)
 
 
 def test_hint_body_reencoded():
     spaced = json.dumps(json.loads(BODY)).encode()
-    verdict = SCHEME.verify(
-        request([("Linear-Signature", signed(spaced, SECRET))]), Options(secrets=(SECRET,))
-    )
-    assert verdict.status == "invalid"
-    assert verdict.hint == BODY_REENCODED_HINT
+    assert CASE.hint(body=spaced, sent=BODY) == BODY_REENCODED_HINT
 
 
 def test_hint_secret_base64_decoded_by_sender():
     secret = base64.b64encode(b"raw signing key bytes").decode()
-    verdict = SCHEME.verify(
-        request([("Linear-Signature", signed(BODY, b"raw signing key bytes"))]),
-        Options(secrets=(secret,)),
-    )
-    assert verdict.status == "invalid"
-    assert "base64-decoded" in verdict.hint
+    assert "base64-decoded" in CASE.hint(None, secret, secret=b"raw signing key bytes")
 
 
 def test_sign_round_trips():
@@ -192,7 +162,7 @@ def test_sign_round_trips():
         BODY, SECRET, int(NOW.timestamp()), "https://bin.example/linear", Options()
     )
     assert headers == [("Linear-Signature", signed(BODY, SECRET))]
-    assert SCHEME.verify(request(headers), Options(secrets=(SECRET,))).status == "valid"
+    assert CASE.verify(request(headers), SECRET).status == "valid"
 
 
 def test_detect():

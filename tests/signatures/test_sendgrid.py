@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from roundtrip import Provider
 
 from webbin.signatures import sendgrid
 from webbin.signatures._common import BODY_REENCODED_HINT
@@ -80,6 +81,13 @@ def request(
     )
 
 
+def signed_request(body: bytes = BODY, sent: bytes | None = None, **changes):
+    return request(headers_for(body, **changes), body if sent is None else sent)
+
+
+CASE = Provider(SCHEME, PUBLIC, signed_request, lambda: request(headers_for()[1:]))
+
+
 def sdk_request(
     signature: str = SDK_SIGNATURE, payload: bytes = SDK_PAYLOAD, timestamp: str = SDK_TIMESTAMP
 ):
@@ -143,46 +151,31 @@ def test_hint_trailing_crlf_stripped():
 
 
 def test_round_trip_valid():
-    verdict = SCHEME.verify(request(headers_for()), Options(secrets=(PUBLIC,)))
-    assert (verdict.status, verdict.matched_secret, verdict.hint) == ("valid", 0, None)
+    CASE.valid()
 
 
 def test_one_body_byte_changed_is_invalid():
-    verdict = SCHEME.verify(
-        request(headers_for(), BODY.replace(b"a@", b"b@")), Options(secrets=(PUBLIC,))
-    )
-    assert verdict.status == "invalid"
-    assert "another account" in verdict.hint
+    assert "another account" in CASE.hint(sent=BODY.replace(b"a@", b"b@"))
 
 
 def test_timestamp_aged_past_tolerance_is_stale():
-    verdict = SCHEME.verify(
-        request(headers_for(timestamp=TS - 301)), Options(secrets=(PUBLIC,), tolerance_seconds=300)
-    )
-    assert verdict.status == "stale"
-    assert verdict.matched_secret == 0
+    CASE.stale(timestamp=TS - 301)
 
 
 def test_header_removed_is_unsigned():
-    verdict = SCHEME.verify(request(headers_for()[1:]), Options(secrets=(PUBLIC,)))
-    assert verdict.status == "unsigned"
-    assert verdict.reason == "No X-Twilio-Email-Event-Webhook-Signature header."
+    assert CASE.header_removed().reason == "No X-Twilio-Email-Event-Webhook-Signature header."
 
 
 def test_no_secret_is_unverified():
-    verdict = SCHEME.verify(request(headers_for()), Options())
-    assert verdict.status == "unverified"
-    assert verdict.timestamp == TS
+    assert CASE.no_secret().timestamp == TS
 
 
 def test_second_key_matches():
-    verdict = SCHEME.verify(request(headers_for()), Options(secrets=(OTHER_PUBLIC, PUBLIC)))
-    assert (verdict.status, verdict.matched_secret) == ("valid", 1)
+    CASE.second_secret(OTHER_PUBLIC)
 
 
 def test_unusable_key_is_skipped():
-    verdict = SCHEME.verify(request(headers_for()), Options(secrets=("not a key", PUBLIC)))
-    assert (verdict.status, verdict.matched_secret) == ("valid", 1)
+    CASE.second_secret("not a key")
 
 
 def p384_key() -> str:
@@ -214,16 +207,12 @@ def ed25519_pem() -> str:
     ],
 )
 def test_no_usable_key_is_invalid(key):
-    verdict = SCHEME.verify(request(headers_for()), Options(secrets=(key,)))
-    assert verdict.status == "invalid"
-    assert "Verification Key" in verdict.reason
+    assert "Verification Key" in CASE.invalid(None, key).reason
 
 
 def test_keys_of_another_type_are_unusable():
     for key in (p384_key(), ed25519_pem()):
-        verdict = SCHEME.verify(request(headers_for()), Options(secrets=(key,)))
-        assert verdict.status == "invalid"
-        assert "P-256" in verdict.reason
+        assert "P-256" in CASE.invalid(None, key).reason
 
 
 @pytest.mark.parametrize(
@@ -243,9 +232,7 @@ def test_garbage_signature_is_invalid(garbage):
         ("X-Twilio-Email-Event-Webhook-Signature", garbage),
         ("X-Twilio-Email-Event-Webhook-Timestamp", str(TS)),
     ]
-    verdict = SCHEME.verify(request(headers), Options(secrets=(PUBLIC,)))
-    assert verdict.status == "invalid"
-    assert verdict.reason
+    CASE.invalid(request(headers))
 
 
 @pytest.mark.parametrize("timestamp", [None, "", "-5", "1e9", "9" * 5000, "١٢٣"])
@@ -253,23 +240,17 @@ def test_garbage_timestamp_is_invalid(timestamp):
     headers = headers_for()[:1] + (
         [] if timestamp is None else [("X-Twilio-Email-Event-Webhook-Timestamp", timestamp)]
     )
-    verdict = SCHEME.verify(request(headers), Options(secrets=(PUBLIC,)))
-    assert verdict.status == "invalid"
-    assert "X-Twilio-Email-Event-Webhook-Timestamp" in verdict.reason
+    assert "X-Twilio-Email-Event-Webhook-Timestamp" in CASE.invalid(request(headers)).reason
 
 
 def test_hint_body_reencoded():
     body = b'[{"email":"a@example.com","event":"delivered"}]'
     pretty = json.dumps(json.loads(body), indent=2).encode()
-    verdict = SCHEME.verify(request(headers_for(pretty), body), Options(secrets=(PUBLIC,)))
-    assert verdict.status == "invalid"
-    assert verdict.hint == BODY_REENCODED_HINT
+    assert CASE.hint(body=pretty, sent=body) == BODY_REENCODED_HINT
 
 
 def test_hint_trailing_crlf_added():
-    verdict = SCHEME.verify(request(headers_for(BODY[:-2]), BODY), Options(secrets=(PUBLIC,)))
-    assert verdict.status == "invalid"
-    assert "without its final CRLF" in verdict.hint
+    assert "without its final CRLF" in CASE.hint(body=BODY[:-2], sent=BODY)
 
 
 def test_generate_keypair_and_sign_round_trip():
@@ -277,8 +258,8 @@ def test_generate_keypair_and_sign_round_trip():
     assert public.startswith("MFkw")  # as SendGrid shows its Verification Key
     headers = SCHEME.sign(BODY, private, TS, "https://bin.example/sendgrid", Options())
     assert headers[1] == ("X-Twilio-Email-Event-Webhook-Timestamp", str(TS))
-    assert SCHEME.verify(request(headers), Options(secrets=(public,))).status == "valid"
-    assert SCHEME.verify(request(headers), Options(secrets=(PUBLIC,))).status == "invalid"
+    assert CASE.verify(request(headers), public).status == "valid"
+    assert CASE.verify(request(headers), PUBLIC).status == "invalid"
 
 
 def test_sign_accepts_a_pem_private_key():
@@ -286,7 +267,7 @@ def test_sign_accepts_a_pem_private_key():
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
     headers = SCHEME.sign(BODY, pem, TS, "", Options())
-    assert SCHEME.verify(request(headers), Options(secrets=(PUBLIC,))).status == "valid"
+    assert CASE.verify(request(headers), PUBLIC).status == "valid"
 
 
 def encrypted_pem() -> str:

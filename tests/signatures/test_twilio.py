@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 import pytest
+from roundtrip import Provider
 
 from webbin.signatures.base import Options, SignedRequest
 from webbin.signatures.twilio import SCHEME
@@ -49,8 +50,8 @@ def signed(token: str = TOKEN, url: str = URL, body: bytes = BODY) -> SignedRequ
     return request(twilio_signature(token, url, FIELDS), url, body)
 
 
-def verify(req: SignedRequest, *secrets: str):
-    return SCHEME.verify(req, Options(secrets=secrets))
+CASE = Provider(SCHEME, TOKEN, signed, lambda: request(None))
+verify = CASE.verify
 
 
 # Known answers ----------------------------------------------------------------------------------
@@ -103,28 +104,25 @@ def test_sdk_body_sha256_vector() -> None:
 
 
 def test_signed_is_valid() -> None:
-    verdict = verify(signed(), TOKEN)
-    assert verdict.status == "valid"
+    verdict = CASE.valid()
     assert verdict.headers_read == ["X-Twilio-Signature"]
     assert verdict.timestamp is None
 
 
 def test_one_body_byte_changed_is_invalid() -> None:
-    req = signed(body=BODY.replace(b"SM123", b"SM124"))
-    assert verify(req, TOKEN).status == "invalid"
+    CASE.invalid(body=BODY.replace(b"SM123", b"SM124"))
 
 
 def test_header_removed_is_unsigned() -> None:
-    assert verify(request(None), TOKEN).status == "unsigned"
+    CASE.header_removed()
 
 
 def test_no_secret_is_unverified() -> None:
-    assert verify(signed()).status == "unverified"
+    CASE.no_secret()
 
 
 def test_second_token_matches() -> None:
-    verdict = verify(signed(), "secondary-auth-token", TOKEN)
-    assert verdict.status == "valid" and verdict.matched_secret == 1
+    CASE.second_secret("secondary-auth-token")
 
 
 def test_get_request_signs_the_url_only() -> None:
@@ -138,9 +136,7 @@ def test_get_request_signs_the_url_only() -> None:
     "0123456789abcdef0123456789abcdef01234567",  # SHA-1 sized hex, wrong value
 ])
 def test_garbage_header_is_invalid(value: str) -> None:
-    verdict = verify(request(value), TOKEN)
-    assert verdict.status == "invalid"
-    assert verdict.reason
+    CASE.invalid(request(value))
 
 
 @pytest.mark.parametrize("url", ["https://[broken/h", "not a url", "https://h:99999/x", ""])
@@ -150,26 +146,21 @@ def test_garbage_url_does_not_raise(url: str) -> None:
 
 def test_too_many_form_fields_is_invalid() -> None:
     body = b"&".join(b"a%d=1" % i for i in range(1001))
-    verdict = verify(request(twilio_signature(TOKEN, URL, []), body=body), TOKEN)
-    assert verdict.status == "invalid"
-    assert "fields" in verdict.reason
+    assert "fields" in CASE.invalid(request(twilio_signature(TOKEN, URL, []), body=body)).reason
 
 
 # Hints ------------------------------------------------------------------------------------------
 
 
 def test_http_instead_of_https_hint() -> None:
-    req = request(twilio_signature(TOKEN, URL.replace("https:", "http:"), FIELDS))
-    verdict = verify(req, TOKEN)
-    assert verdict.status == "invalid"
-    assert "http:// instead of https://" in verdict.hint
-    assert "http://bin.example/h/abc?source=sms" in verdict.hint
+    hint = CASE.hint(request(twilio_signature(TOKEN, URL.replace("https:", "http:"), FIELDS)))
+    assert "http:// instead of https://" in hint
+    assert "http://bin.example/h/abc?source=sms" in hint
 
 
 def test_trailing_slash_hint() -> None:
     signed_url = "https://bin.example/h/abc/?source=sms"
-    verdict = verify(request(twilio_signature(TOKEN, signed_url, FIELDS)), TOKEN)
-    assert "with a trailing slash" in verdict.hint
+    assert "with a trailing slash" in CASE.hint(request(twilio_signature(TOKEN, signed_url, FIELDS)))
 
 
 def test_body_changed_under_body_sha256() -> None:
@@ -189,7 +180,7 @@ def test_body_changed_under_body_sha256() -> None:
 
 
 def test_unknown_token_hint() -> None:
-    assert "another endpoint" in verify(signed(token="other"), TOKEN).hint
+    assert "another endpoint" in CASE.hint(token="other")
 
 
 # sign -------------------------------------------------------------------------------------------

@@ -10,7 +10,10 @@ import itertools
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import SplitResult, urlsplit, urlunsplit
+
+from cryptography.exceptions import InvalidSignature
 
 from .base import Options, SignedRequest, Verdict, constant_time_equal
 
@@ -21,12 +24,11 @@ def hmac_bytes(key: bytes, message: bytes, algorithm: str = "sha256") -> bytes:
     return hmac.new(key, message, ALGORITHMS[algorithm]).digest()
 
 
-def hmac_hex(key: bytes, message: bytes, algorithm: str = "sha256") -> str:
-    return hmac_bytes(key, message, algorithm).hex()
-
-
-def hmac_b64(key: bytes, message: bytes, algorithm: str = "sha256") -> str:
-    return base64.b64encode(hmac_bytes(key, message, algorithm)).decode("ascii")
+def text_hmac(secret: str, message: bytes, algorithm: str = "sha256",
+              encoding: str = "hex") -> str:
+    """The HMAC of ``message`` keyed with the secret's text, written as ``encoding``: how most
+    providers sign, and so what ``sign`` sends."""
+    return encode_digest(hmac_bytes(text_bytes(secret), message, algorithm), encoding)
 
 
 def first_match(
@@ -130,6 +132,18 @@ def split_pairs(value: str, separator: str, assign: str = "=") -> list[tuple[str
     return pairs
 
 
+def preferred_header(request: SignedRequest, *choices: tuple[str, str]
+                     ) -> tuple[str, str, str, list[str]] | None:
+    """The first of ``choices`` (header, algorithm) that the request carries, as (value,
+    header, algorithm, the headers read to find it); None when it carries none of them. For a
+    current header with a legacy fallback (GitHub, Square)."""
+    for count, (header, algorithm) in enumerate(choices, 1):
+        value = request.header(header)
+        if value is not None:
+            return value, header, algorithm, [name for name, _ in choices[:count]]
+    return None
+
+
 def decode_hex(value: str) -> bytes | None:
     try:
         return binascii.unhexlify(value.encode("ascii"))
@@ -177,6 +191,46 @@ def malformed(scheme: str, reason: str, headers_read: list[str], *,
     """``invalid`` for a signature that cannot even be read (garbled, oversized, incomplete)."""
     return Verdict(scheme=scheme, status="invalid", reason=reason, headers_read=headers_read,
                    construction=construction, received=received or [])
+
+
+def oversized(scheme: str, header: str, value: str, headers_read: list[str],
+              construction: str | None = None, *, what: str = "a signature") -> Verdict | None:
+    """``invalid`` for a header value longer than any real ``what``; None for one that isn't."""
+    if len(value) <= MAX_HEADER_CHARS:
+        return None
+    return malformed(scheme, f"{header} is {len(value)} characters long, far more than {what}.",
+                     headers_read, construction=construction)
+
+
+def unprefixed(scheme: str, header: str, value: str, prefix: str, encoding: str,
+               headers_read: list[str], construction: str | None = None) -> Verdict | None:
+    """``invalid`` for a (stripped) value that is not ``prefix`` followed by a digest; None for
+    one that is."""
+    if value.startswith(prefix) and value != prefix:
+        return None
+    return malformed(scheme, f"{header} is not of the form {prefix}<{encoding} digest>.",
+                     headers_read, received=[value], construction=construction)
+
+
+# How a scheme words a missing or garbled timestamp header: (missing, garbled).
+COVERED_TIME = ("No {header} header, which the signature covers.",
+                "{header} is not a Unix time in seconds.")
+PAIRED_TIME = ("No {header} header to go with the signature.",
+               "{header} is not a Unix timestamp in seconds.")
+
+
+def header_timestamp(scheme: str, request: SignedRequest, header: str, headers_read: list[str],
+                     received: list[str], construction: str,
+                     wording: tuple[str, str] = COVERED_TIME) -> tuple[str, int] | Verdict:
+    """A signed timestamp header in seconds, as (its text, stripped; its value), or the
+    ``invalid`` verdict when it is missing or not a Unix time."""
+    text = request.header(header)
+    timestamp = parse_timestamp(text)
+    if text is None or timestamp is None:
+        reason = wording[0] if text is None else wording[1]
+        return malformed(scheme, reason.format(header=header), headers_read, received=received,
+                         construction=construction)
+    return text.strip(), timestamp
 
 
 def describe_age(age: float) -> str:
@@ -396,3 +450,244 @@ def _hmac_hint(spec: HmacSpec, secrets: tuple[str, ...], body: bytes,
             if found(digest(other_key, spec.message)):
                 return hint
     return None
+
+
+# --- Schemes that differ only in their settings ------------------------------------------------
+# A provider module subclasses one of these and sets its class attributes, so that each
+# provider keeps its own module and class (the test-webhook feature finds a scheme's helpers,
+# such as ``generate_keypair``, through the module that defines its class).
+
+
+class HeaderScheme:
+    """A scheme whose signature travels in one header: ``detect`` looks for that header, and
+    for whatever else ``claims`` wants where another provider sends a header of the same name."""
+
+    name: str
+    title: str
+    header: str
+
+    def claims(self, request: SignedRequest) -> bool:
+        return True
+
+    def detect(self, request: SignedRequest) -> bool:
+        return request.header(self.header) is not None and self.claims(request)
+
+
+class BodyHmacScheme(HeaderScheme):
+    """``{header}: {prefix}<HMAC of the raw body>``, keyed with the secret as text, with no
+    timestamp in the signed payload (Shopify, Typeform, Intercom, Bitbucket, Linear)."""
+
+    algorithm = "sha256"
+    encoding = "hex"
+    prefix = ""  # required in front of the digest when set, e.g. "sha256="
+    construction = "{body}"
+
+    def signed_timestamp(self, request: SignedRequest, value: str) -> int | None | Verdict:
+        """When the body carries a signed time (Linear), that time for the staleness check,
+        or the verdict refusing it; None for a provider that signs no time."""
+        return None
+
+    def delivery_headers(self) -> list[tuple[str, str]]:
+        """Headers a real delivery carries besides the signature, sent first by ``sign``."""
+        return []
+
+    def verify(self, request: SignedRequest, options: Options) -> Verdict:
+        value = request.header(self.header)
+        if value is None:
+            return unsigned(self.name, self.header)
+        headers_read = [self.header]
+        if refusal := oversized(self.name, self.header, value, headers_read, self.construction):
+            return refusal
+        value = value.strip()
+        if self.prefix and (refusal := unprefixed(self.name, self.header, value, self.prefix,
+                                                  self.encoding, headers_read, self.construction)):
+            return refusal
+        timestamp = self.signed_timestamp(request, value)
+        if isinstance(timestamp, Verdict):
+            return timestamp
+        return verify_hmac(request, options, HmacSpec(
+            scheme=self.name,
+            headers_read=headers_read,
+            construction=self.construction,
+            received=[value],
+            signatures=[value.removeprefix(self.prefix)],
+            message=request.body,
+            algorithm=self.algorithm,
+            encoding=self.encoding,
+            prefix=self.prefix,
+            resign_body=lambda body: body,
+            timestamp=timestamp,
+        ))
+
+    def sign(
+        self, body: bytes, secret: str, timestamp: int, url: str, options: Options
+    ) -> list[tuple[str, str]]:
+        """Only the body is signed: ``timestamp`` and ``url`` play no part."""
+        signature = self.prefix + text_hmac(secret, body, self.algorithm, self.encoding)
+        return [*self.delivery_headers(), (self.header, signature)]
+
+
+class ParamHeaderScheme(HeaderScheme):
+    """One header of ``key=value`` items: a Unix timestamp and one or more hex HMAC-SHA256
+    signatures of ``{timestamp}{joiner}{body}`` keyed with the secret as text (Stripe's
+    ``t=…,v1=…``, Paddle's ``ts=…;h1=…``). Several signatures appear while a secret rotates."""
+
+    separator: str  # between the items
+    timestamp_key: str
+    signature_key: str
+    joiner: str  # between the timestamp and the body in the signed payload
+    key_variants = staticmethod(text_key_variants)  # for the hints: how the secret gets mangled
+
+    @property
+    def construction(self) -> str:
+        return f"{{{self.timestamp_key}}}{self.joiner}{{body}}"
+
+    def shown(self, pairs: list[tuple[str, str]], signatures: list[str]) -> list[str]:
+        """The items shown as the signatures received."""
+        return [f"{self.signature_key}={value}" for value in signatures]
+
+    def no_signature(self, shown: list[str]) -> str:
+        return f"{self.header} has no {self.signature_key} signature."
+
+    def verify(self, request: SignedRequest, options: Options) -> Verdict:
+        value = request.header(self.header)
+        if value is None:
+            return unsigned(self.name, self.header)
+        headers_read, construction = [self.header], self.construction
+        if refusal := oversized(self.name, self.header, value, headers_read, construction,
+                                what="a signature header"):
+            return refusal
+        pairs = split_pairs(value, self.separator)
+        signatures = [v for k, v in pairs if k == self.signature_key and v][:MAX_SIGNATURES]
+        received = self.shown(pairs, signatures)
+        stamps = [v for k, v in pairs if k == self.timestamp_key]
+        refused = dict(received=received, construction=construction)
+        if not stamps:
+            return malformed(self.name, f"{self.header} has no {self.timestamp_key}= timestamp.",
+                             headers_read, **refused)
+        timestamp = parse_timestamp(stamps[0])
+        if timestamp is None:
+            return malformed(self.name, f"{self.header}'s {self.timestamp_key}= is not a Unix "
+                             "timestamp in seconds.", headers_read, **refused)
+        if not signatures:
+            return malformed(self.name, self.no_signature(received), headers_read, **refused)
+        stamp = text_bytes(stamps[0] + self.joiner)
+        return verify_hmac(request, options, HmacSpec(
+            scheme=self.name,
+            headers_read=headers_read,
+            construction=construction,
+            received=received,
+            signatures=signatures,
+            message=stamp + request.body,
+            prefix=f"{self.signature_key}=",
+            resign_body=lambda body: stamp + body,
+            key_variants=self.key_variants,
+            timestamp=timestamp,
+        ))
+
+    def sign(
+        self, body: bytes, secret: str, timestamp: int, url: str, options: Options
+    ) -> list[tuple[str, str]]:
+        signature = text_hmac(secret, f"{timestamp}{self.joiner}".encode() + body)
+        return [(self.header, f"{self.timestamp_key}={timestamp}{self.separator}"
+                              f"{self.signature_key}={signature}")]
+
+
+# --- Public-key signatures ---------------------------------------------------------------------
+
+
+def signature_verifies(key: Any, signature: bytes, message: bytes, *algorithm: Any) -> bool:
+    """Whether a ``cryptography`` public key verifies ``signature`` over ``message``."""
+    try:
+        key.verify(signature, message, *algorithm)
+    except InvalidSignature:
+        return False
+    return True
+
+
+class PublicKeyScheme(HeaderScheme):
+    """A public-key signature of ``{timestamp header}{body}`` (Discord's Ed25519, SendGrid's
+    ECDSA). ``verify`` takes public keys as secrets, so there is no ``expected`` signature to
+    show; ``sign`` takes a private key, which only a test sender has. A subclass says how its
+    keys and signatures are written."""
+
+    timestamp_header: str
+    not_a_signature: str  # reason: the header does not decode to a signature
+    no_usable_key: str  # reason: no configured secret is a public key of this kind
+    no_match: str  # reason: no configured key verifies the signature
+    other_key_hint: str  # hint when nothing explains a mismatch
+
+    @property
+    def construction(self) -> str:
+        return f"{{{self.timestamp_header}}}{{body}}"
+
+    def decode_signature(self, value: str) -> bytes | None:
+        raise NotImplementedError
+
+    def public_key(self, secret: str) -> Any | None:
+        """The public key a secret holds, or None when it holds none of this kind."""
+        raise NotImplementedError
+
+    def verifies(self, key: Any, signature: bytes, message: bytes) -> bool:
+        return signature_verifies(key, signature, message)
+
+    def sign_message(self, secret: str, message: bytes) -> str:
+        """The encoded signature of ``message`` with the private key ``secret`` (``ValueError``
+        for a secret that isn't one)."""
+        raise NotImplementedError
+
+    def mismatch_hint(self, verifies: Callable[[bytes], bool], body: bytes) -> str:
+        """What explains a signature no key verifies; ``verifies(other_body)`` tells whether it
+        verifies over another body under any configured key."""
+        if any(verifies(variant) for variant in reencoded_bodies(body)):
+            return BODY_REENCODED_HINT
+        return self.other_key_hint
+
+    def verify(self, request: SignedRequest, options: Options) -> Verdict:
+        value = request.header(self.header)
+        if value is None:
+            return unsigned(self.name, self.header)
+        headers_read, construction = [self.header, self.timestamp_header], self.construction
+        if refusal := oversized(self.name, self.header, value, headers_read, construction):
+            return refusal
+        value = value.strip()
+        signature = self.decode_signature(value)
+        if signature is None:
+            return malformed(self.name, self.not_a_signature, headers_read, received=[value],
+                             construction=construction)
+        sent = header_timestamp(self.name, request, self.timestamp_header, headers_read,
+                                [value], construction)
+        if isinstance(sent, Verdict):
+            return sent
+        sent_at, timestamp = sent
+        age = timestamp_age(request, timestamp)
+        if not options.secrets:
+            return unverified(self.name, headers_read, [value], construction, timestamp, age)
+        fields = dict(headers_read=headers_read, construction=construction, received=[value],
+                      timestamp=timestamp)
+        keys = [(index, self.public_key(secret)) for index, secret in enumerate(options.secrets)]
+        usable = [(index, key) for index, key in keys if key is not None]
+        if not usable:
+            return Verdict(scheme=self.name, status="invalid", reason=self.no_usable_key,
+                           age_seconds=age, **fields)
+        prefix = text_bytes(sent_at)
+
+        def verifies(body: bytes) -> bool:
+            return any(self.verifies(key, signature, prefix + body) for _, key in usable)
+
+        index = next(
+            (i for i, key in usable if self.verifies(key, signature, prefix + request.body)), None
+        )
+        if index is not None:
+            return matched(self.name, options, index, expected=None, age=age, **fields)
+        return Verdict(scheme=self.name, status="invalid", reason=self.no_match,
+                       hint=self.mismatch_hint(verifies, request.body), age_seconds=age, **fields)
+
+    def sign(
+        self, body: bytes, secret: str, timestamp: int, url: str, options: Options
+    ) -> list[tuple[str, str]]:
+        """``secret`` is a private key (see the provider's ``generate_keypair``), not the public
+        key ``verify`` takes; a malformed one raises ``ValueError``. ``url`` plays no part."""
+        sent_at = str(timestamp)
+        return [(self.header, self.sign_message(secret, sent_at.encode() + body)),
+                (self.timestamp_header, sent_at)]

@@ -9,10 +9,8 @@ from ._common import (
     MAX_HEADER_CHARS,
     MAX_SIGNATURES,
     HmacSpec,
-    encode_digest,
-    hmac_bytes,
     malformed,
-    text_bytes,
+    text_hmac,
     unsigned,
     verify_hmac,
 )
@@ -71,8 +69,7 @@ class GenericHmac:
         algorithm, encoding = options.algorithm.lower(), options.encoding.lower()
         if not options.header or algorithm not in ALGORITHMS or encoding not in ("hex", "base64"):
             raise ValueError("generic-hmac needs a header name, sha1/sha256/sha512 and hex/base64")
-        digest = hmac_bytes(text_bytes(secret), body, algorithm)
-        return [(options.header, options.prefix + encode_digest(digest, encoding))]
+        return [(options.header, options.prefix + text_hmac(secret, body, algorithm, encoding))]
 
 
 SCHEME = GenericHmac()

@@ -8,11 +8,11 @@ next to ``X-GitHub-Event``: Bitbucket and Intercom send ``X-Hub-Signature`` too.
 from __future__ import annotations
 
 from ._common import (
-    MAX_HEADER_CHARS,
     HmacSpec,
-    hmac_hex,
-    malformed,
-    text_bytes,
+    oversized,
+    preferred_header,
+    text_hmac,
+    unprefixed,
     unsigned,
     verify_hmac,
 )
@@ -34,20 +34,16 @@ class GitHub:
             request.header(EVENT_HEADER) is not None)
 
     def verify(self, request: SignedRequest, options: Options) -> Verdict:
-        value, header, algorithm = request.header(HEADER), HEADER, "sha256"
-        if value is None:
-            value, header, algorithm = request.header(LEGACY_HEADER), LEGACY_HEADER, "sha1"
-        if value is None:
+        found = preferred_header(request, (HEADER, "sha256"), (LEGACY_HEADER, "sha1"))
+        if found is None:
             return unsigned(self.name, HEADER)
-        headers_read = [HEADER] if header == HEADER else [HEADER, LEGACY_HEADER]
-        if len(value) > MAX_HEADER_CHARS:
-            return malformed(self.name, f"{header} is {len(value)} characters long, far more "
-                             "than a signature.", headers_read)
+        value, header, algorithm, headers_read = found
+        if refusal := oversized(self.name, header, value, headers_read):
+            return refusal
         prefix = f"{algorithm}="
         value = value.strip()
-        if not value.startswith(prefix) or value == prefix:
-            return malformed(self.name, f"{header} is not of the form {prefix}<hex digest>.",
-                             headers_read, received=[value])
+        if refusal := unprefixed(self.name, header, value, prefix, "hex", headers_read):
+            return refusal
         return verify_hmac(request, options, HmacSpec(
             scheme=self.name,
             headers_read=headers_read,
@@ -64,10 +60,9 @@ class GitHub:
         self, body: bytes, secret: str, timestamp: int, url: str, options: Options
     ) -> list[tuple[str, str]]:
         """Both headers, as GitHub sends both (the timestamp is not part of the scheme)."""
-        key = text_bytes(secret)
         return [
-            (HEADER, "sha256=" + hmac_hex(key, body, "sha256")),
-            (LEGACY_HEADER, "sha1=" + hmac_hex(key, body, "sha1")),
+            (HEADER, "sha256=" + text_hmac(secret, body, "sha256")),
+            (LEGACY_HEADER, "sha1=" + text_hmac(secret, body, "sha1")),
         ]
 
 

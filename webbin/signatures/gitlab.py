@@ -10,19 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._common import unsigned, unverified
+from ._common import HeaderScheme, unsigned, unverified
 from .base import Options, SignedRequest, Status, Verdict, constant_time_equal
 
 HEADER = "X-Gitlab-Token"
 CONSTRUCTION = "token equality (no signature)"
 
 
-class GitLab:
+class GitLab(HeaderScheme):
     name = "gitlab"
     title = "GitLab"
-
-    def detect(self, request: SignedRequest) -> bool:
-        return request.header(HEADER) is not None
+    header = HEADER
 
     def verify(self, request: SignedRequest, options: Options) -> Verdict:
         received = request.header(HEADER)

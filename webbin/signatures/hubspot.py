@@ -21,18 +21,18 @@ import re
 
 from ._common import (
     BODY_REENCODED_HINT,
-    MAX_HEADER_CHARS,
     OTHER_ENDPOINT_HINT,
     HmacSpec,
     decode_hex,
     encoding_hint,
     first_match,
-    hmac_b64,
     malformed,
     matched,
     mismatch_reason,
+    oversized,
     reencoded_bodies,
     text_bytes,
+    text_hmac,
     unverified,
     url_hint,
     url_variants,
@@ -98,13 +98,8 @@ class HubSpot:
         headers_read = [SIGNATURE_V3, TIMESTAMP]
         uri = v3_uri(request.url)
         construction = f"{{method}}{{uri}}{{body}}{{{TIMESTAMP}}}, uri = {uri}"
-        if len(value) > MAX_HEADER_CHARS:
-            return malformed(
-                self.name,
-                f"{SIGNATURE_V3} is {len(value)} characters long, far more than a signature.",
-                headers_read,
-                construction=construction,
-            )
+        if refusal := oversized(self.name, SIGNATURE_V3, value, headers_read, construction):
+            return refusal
         value = value.strip()
         sent_at = (request.header(TIMESTAMP) or "").strip()
         if not (sent_at.isascii() and sent_at.isdigit() and len(sent_at) <= _MAX_MS_DIGITS):
@@ -147,12 +142,8 @@ class HubSpot:
     def _verify_v1_v2(self, request: SignedRequest, value: str, options: Options) -> Verdict:
         headers_read = [SIGNATURE, VERSION]
         version = request.header(VERSION)
-        if len(value) > MAX_HEADER_CHARS:
-            return malformed(
-                self.name,
-                f"{SIGNATURE} is {len(value)} characters long, far more than a signature.",
-                headers_read,
-            )
+        if refusal := oversized(self.name, SIGNATURE, value, headers_read):
+            return refusal
         value = value.strip()
         if version not in ("v1", "v2"):
             reason = (
@@ -219,7 +210,7 @@ class HubSpot:
         v3. ``secret`` is the client secret; ``timestamp`` is in seconds, sent in
         milliseconds."""
         sent_at = str(timestamp * 1000)
-        v3 = hmac_b64(text_bytes(secret), _v3_message("POST", v3_uri(url), body, sent_at))
+        v3 = text_hmac(secret, _v3_message("POST", v3_uri(url), body, sent_at), encoding="base64")
         return [
             (SIGNATURE, _v1_v2_digest(secret, None, url, body)),
             (VERSION, "v1"),

@@ -3,26 +3,17 @@
 Linear puts no timestamp in a header; the JSON body carries ``webhookTimestamp``
 (milliseconds), which the signature covers because it is part of the body. It is used for
 staleness when present (Linear's own SDK allows one minute; the bin's tolerance applies here).
+``sign`` cannot change that timestamp, so its ``timestamp`` plays no part.
 """
 
 from __future__ import annotations
 
 import json
 
-from ._common import (
-    MAX_HEADER_CHARS,
-    HmacSpec,
-    hmac_hex,
-    malformed,
-    text_bytes,
-    unsigned,
-    verify_hmac,
-)
-from .base import Options, SignedRequest, Verdict
+from ._common import BodyHmacScheme, malformed
+from .base import SignedRequest, Verdict
 
-HEADER = "Linear-Signature"
 TIMESTAMP_FIELD = "webhookTimestamp"
-CONSTRUCTION = "{body}"
 _MAX_MS = 10**15  # milliseconds until the year 33658; more is junk, not a time
 
 
@@ -40,55 +31,18 @@ def _webhook_timestamp(body: bytes) -> tuple[bool, int | None]:
     return True, None
 
 
-class Linear:
+class Linear(BodyHmacScheme):
     name = "linear"
     title = "Linear"
+    header = "Linear-Signature"
 
-    def detect(self, request: SignedRequest) -> bool:
-        return request.header(HEADER) is not None
-
-    def verify(self, request: SignedRequest, options: Options) -> Verdict:
-        value = request.header(HEADER)
-        if value is None:
-            return unsigned(self.name, HEADER)
-        if len(value) > MAX_HEADER_CHARS:
-            return malformed(
-                self.name,
-                f"{HEADER} is {len(value)} characters long, far more than a signature.",
-                [HEADER],
-                construction=CONSTRUCTION,
-            )
-        value = value.strip()
+    def signed_timestamp(self, request: SignedRequest, value: str) -> int | None | Verdict:
         present, millis = _webhook_timestamp(request.body)
         if present and millis is None:
-            return malformed(
-                self.name,
-                f"The body's {TIMESTAMP_FIELD} is not a time in milliseconds.",
-                [HEADER],
-                received=[value],
-                construction=CONSTRUCTION,
-            )
-        return verify_hmac(
-            request,
-            options,
-            HmacSpec(
-                scheme=self.name,
-                headers_read=[HEADER],
-                construction=CONSTRUCTION,
-                received=[value],
-                signatures=[value],
-                message=request.body,
-                resign_body=lambda body: body,
-                timestamp=None if millis is None else millis // 1000,
-            ),
-        )
-
-    def sign(
-        self, body: bytes, secret: str, timestamp: int, url: str, options: Options
-    ) -> list[tuple[str, str]]:
-        """Linear signs only the body; its timestamp lives in the body (``webhookTimestamp``),
-        which this cannot change, so ``timestamp`` and ``url`` play no part."""
-        return [(HEADER, hmac_hex(text_bytes(secret), body))]
+            return malformed(self.name, f"The body's {TIMESTAMP_FIELD} is not a time in "
+                             "milliseconds.", [self.header], received=[value],
+                             construction=self.construction)
+        return None if millis is None else millis // 1000
 
 
 SCHEME = Linear()

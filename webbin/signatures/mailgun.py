@@ -19,10 +19,10 @@ from urllib.parse import parse_qsl
 from ._common import (
     MAX_HEADER_CHARS,
     HmacSpec,
-    hmac_hex,
     malformed,
     parse_timestamp,
     text_bytes,
+    text_hmac,
     verify_hmac,
 )
 from .base import Options, SignedRequest, Verdict
@@ -146,7 +146,7 @@ class Mailgun:
         data["signature"] = {
             "timestamp": str(timestamp),
             "token": token,
-            "signature": hmac_hex(text_bytes(secret), f"{timestamp}{token}".encode()),
+            "signature": text_hmac(secret, f"{timestamp}{token}".encode()),
         }
         return json.dumps(data).encode()
 

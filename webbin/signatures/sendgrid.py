@@ -10,8 +10,9 @@ PKCS#8 or PEM, which only a test sender has (see ``generate_keypair``). There is
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import (
@@ -25,23 +26,8 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_public_key,
 )
 
-from ._common import (
-    BODY_REENCODED_HINT,
-    MAX_HEADER_CHARS,
-    malformed,
-    matched,
-    parse_timestamp,
-    reencoded_bodies,
-    text_bytes,
-    timestamp_age,
-    unsigned,
-    unverified,
-)
-from .base import Options, SignedRequest, Verdict
+from ._common import PublicKeyScheme, signature_verifies
 
-SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
-TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
-CONSTRUCTION = "{X-Twilio-Email-Event-Webhook-Timestamp}{body}"
 _ECDSA = ec.ECDSA(hashes.SHA256())
 
 
@@ -52,19 +38,6 @@ def generate_keypair() -> tuple[str, str]:
     private_der = private.private_bytes(Encoding.DER, PrivateFormat.PKCS8, NoEncryption())
     public_der = private.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
     return base64.b64encode(private_der).decode(), base64.b64encode(public_der).decode()
-
-
-def _public_key(secret: str) -> ec.EllipticCurvePublicKey | None:
-    try:
-        if "-----BEGIN" in secret:
-            key = load_pem_public_key(secret.strip().encode())
-        else:
-            key = load_der_public_key(base64.b64decode("".join(secret.split()), validate=True))
-    except (ValueError, UnsupportedAlgorithm):
-        return None
-    if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1):
-        return key
-    return None
 
 
 def _private_key(secret: str) -> ec.EllipticCurvePrivateKey:
@@ -81,134 +54,62 @@ def _private_key(secret: str) -> ec.EllipticCurvePrivateKey:
     return key
 
 
-def _decode_signature(value: str) -> bytes | None:
-    try:
-        return base64.b64decode(value, validate=True) or None
-    except ValueError:
-        return None
-
-
-def _verifies(key: ec.EllipticCurvePublicKey, signature: bytes, message: bytes) -> bool:
-    try:
-        key.verify(signature, message, _ECDSA)
-    except InvalidSignature:
-        return False
-    return True
-
-
-def _hint(
-    keys: list[ec.EllipticCurvePublicKey], signature: bytes, timestamp: bytes, body: bytes
-) -> str:
-    def verifies(payload: bytes) -> bool:
-        return any(_verifies(key, signature, timestamp + payload) for key in keys)
-
-    if body.endswith(b"\r\n") and verifies(body[:-2]):
-        return (
-            "The signature matches the body without its final CRLF: the sender signed the "
-            "payload without SendGrid's trailing \\r\\n, or something on the way added one."
-        )
-    if verifies(body + b"\r\n"):
-        return (
-            "The signature matches the body with a trailing CRLF: SendGrid's payload ends with "
-            "\\r\\n, and something on the way stripped it."
-        )
-    if any(verifies(variant) for variant in reencoded_bodies(body)):
-        return BODY_REENCODED_HINT
-    return (
+class SendGrid(PublicKeyScheme):
+    name = "sendgrid"
+    title = "SendGrid"
+    header = "X-Twilio-Email-Event-Webhook-Signature"
+    timestamp_header = "X-Twilio-Email-Event-Webhook-Timestamp"
+    not_a_signature = f"{header} is not a base64 ECDSA signature."
+    no_usable_key = (
+        "No configured secret is an ECDSA P-256 public key: enter the Verification Key from "
+        "SendGrid's Mail Settings (base64, starting MFkw) or a PEM public key."
+    )
+    no_match = "The signature does not verify under any configured Verification Key."
+    other_key_hint = (
         "The body shows no sign of re-encoding: the request was probably signed with another "
         "account's (or subuser's) key, or signing was re-enabled since, which issues a new "
         "Verification Key."
     )
 
+    def decode_signature(self, value: str) -> bytes | None:
+        try:
+            return base64.b64decode(value, validate=True) or None
+        except ValueError:
+            return None
 
-class SendGrid:
-    name = "sendgrid"
-    title = "SendGrid"
+    def public_key(self, secret: str) -> ec.EllipticCurvePublicKey | None:
+        try:
+            if "-----BEGIN" in secret:
+                key = load_pem_public_key(secret.strip().encode())
+            else:
+                key = load_der_public_key(base64.b64decode("".join(secret.split()), validate=True))
+        except (ValueError, UnsupportedAlgorithm):
+            return None
+        if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1):
+            return key
+        return None
 
-    def detect(self, request: SignedRequest) -> bool:
-        return request.header(SIGNATURE_HEADER) is not None
+    def verifies(self, key: ec.EllipticCurvePublicKey, signature: bytes, message: bytes) -> bool:
+        return signature_verifies(key, signature, message, _ECDSA)
 
-    def verify(self, request: SignedRequest, options: Options) -> Verdict:
-        value = request.header(SIGNATURE_HEADER)
-        if value is None:
-            return unsigned(self.name, SIGNATURE_HEADER)
-        headers_read = [SIGNATURE_HEADER, TIMESTAMP_HEADER]
-        if len(value) > MAX_HEADER_CHARS:
-            return malformed(
-                self.name,
-                f"{SIGNATURE_HEADER} is {len(value)} characters long, far more than a signature.",
-                headers_read,
-                construction=CONSTRUCTION,
-            )
-        value = value.strip()
-        signature = _decode_signature(value)
-        if signature is None:
-            return malformed(
-                self.name,
-                f"{SIGNATURE_HEADER} is not a base64 ECDSA signature.",
-                headers_read,
-                received=[value],
-                construction=CONSTRUCTION,
-            )
-        sent_at = request.header(TIMESTAMP_HEADER)
-        timestamp = parse_timestamp(sent_at)
-        if sent_at is None or timestamp is None:
-            reason = (
-                f"No {TIMESTAMP_HEADER} header, which the signature covers."
-                if sent_at is None
-                else f"{TIMESTAMP_HEADER} is not a Unix time in seconds."
-            )
-            return malformed(
-                self.name, reason, headers_read, received=[value], construction=CONSTRUCTION
-            )
-        age = timestamp_age(request, timestamp)
-        if not options.secrets:
-            return unverified(self.name, headers_read, [value], CONSTRUCTION, timestamp, age)
-        fields = dict(
-            headers_read=headers_read,
-            construction=CONSTRUCTION,
-            received=[value],
-            timestamp=timestamp,
-        )
-        keys = [(index, _public_key(secret)) for index, secret in enumerate(options.secrets)]
-        usable = [(index, key) for index, key in keys if key is not None]
-        if not usable:
-            return Verdict(
-                scheme=self.name,
-                status="invalid",
-                reason="No configured secret is an ECDSA P-256 public key: enter the "
-                "Verification Key from SendGrid's Mail Settings (base64, starting MFkw) or a PEM "
-                "public key.",
-                age_seconds=age,
-                **fields,
-            )
-        prefix = text_bytes(sent_at.strip())
-        index = next(
-            (i for i, key in usable if _verifies(key, signature, prefix + request.body)), None
-        )
-        if index is not None:
-            return matched(self.name, options, index, expected=None, age=age, **fields)
-        return Verdict(
-            scheme=self.name,
-            status="invalid",
-            reason="The signature does not verify under any configured Verification Key.",
-            hint=_hint([key for _, key in usable], signature, prefix, request.body),
-            age_seconds=age,
-            **fields,
-        )
+    def sign_message(self, secret: str, message: bytes) -> str:
+        """``secret`` is a P-256 private key: base64 DER PKCS#8, as from ``generate_keypair``,
+        or PEM."""
+        return base64.b64encode(_private_key(secret).sign(message, _ECDSA)).decode()
 
-    def sign(
-        self, body: bytes, secret: str, timestamp: int, url: str, options: Options
-    ) -> list[tuple[str, str]]:
-        """``secret`` is a P-256 private key (base64 DER PKCS#8, as from ``generate_keypair``,
-        or PEM), not the public Verification Key ``verify`` takes; a malformed one raises
-        ``ValueError``. ``url`` plays no part."""
-        sent_at = str(timestamp)
-        signature = _private_key(secret).sign(sent_at.encode() + body, _ECDSA)
-        return [
-            (SIGNATURE_HEADER, base64.b64encode(signature).decode()),
-            (TIMESTAMP_HEADER, sent_at),
-        ]
+    def mismatch_hint(self, verifies: Callable[[bytes], bool], body: bytes) -> str:
+        """SendGrid's payload ends with CRLF, which a proxy or a hand-made signer may drop."""
+        if body.endswith(b"\r\n") and verifies(body[:-2]):
+            return (
+                "The signature matches the body without its final CRLF: the sender signed the "
+                "payload without SendGrid's trailing \\r\\n, or something on the way added one."
+            )
+        if verifies(body + b"\r\n"):
+            return (
+                "The signature matches the body with a trailing CRLF: SendGrid's payload ends "
+                "with \\r\\n, and something on the way stripped it."
+            )
+        return super().mismatch_hint(verifies, body)
 
 
 SCHEME = SendGrid()

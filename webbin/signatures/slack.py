@@ -6,12 +6,13 @@ HMAC-SHA256 keyed with the app's signing secret as text.
 from __future__ import annotations
 
 from ._common import (
-    MAX_HEADER_CHARS,
+    PAIRED_TIME,
+    HeaderScheme,
     HmacSpec,
-    hmac_hex,
-    malformed,
-    parse_timestamp,
-    text_bytes,
+    header_timestamp,
+    oversized,
+    text_hmac,
+    unprefixed,
     unsigned,
     verify_hmac,
 )
@@ -22,35 +23,29 @@ TIMESTAMP_HEADER = "X-Slack-Request-Timestamp"
 VERSION = "v0"
 
 
-class Slack:
+class Slack(HeaderScheme):
     name = "slack"
     title = "Slack"
-
-    def detect(self, request: SignedRequest) -> bool:
-        return request.header(HEADER) is not None
+    header = HEADER
 
     def verify(self, request: SignedRequest, options: Options) -> Verdict:
         value = request.header(HEADER)
         if value is None:
             return unsigned(self.name, HEADER)
         headers_read, construction = [HEADER, TIMESTAMP_HEADER], "v0:{timestamp}:{body}"
-        raw_stamp = request.header(TIMESTAMP_HEADER)
-        if len(value) > MAX_HEADER_CHARS:
-            return malformed(self.name, f"{HEADER} is {len(value)} characters long, far more "
-                             "than a signature.", headers_read, construction=construction)
+        if refusal := oversized(self.name, HEADER, value, headers_read, construction):
+            return refusal
         value = value.strip()
-        if raw_stamp is None:
-            return malformed(self.name, f"No {TIMESTAMP_HEADER} header to go with the signature.",
-                             headers_read, received=[value], construction=construction)
-        timestamp = parse_timestamp(raw_stamp)
-        if timestamp is None:
-            return malformed(self.name, f"{TIMESTAMP_HEADER} is not a Unix timestamp in seconds.",
-                             headers_read, received=[value], construction=construction)
+        sent = header_timestamp(self.name, request, TIMESTAMP_HEADER, headers_read, [value],
+                                construction, PAIRED_TIME)
+        if isinstance(sent, Verdict):
+            return sent
+        sent_at, timestamp = sent
         prefix = f"{VERSION}="
-        if not value.startswith(prefix) or value == prefix:
-            return malformed(self.name, f"{HEADER} is not of the form v0=<hex digest>.",
-                             headers_read, received=[value], construction=construction)
-        base = f"{VERSION}:{raw_stamp.strip()}:".encode()
+        if refusal := unprefixed(self.name, HEADER, value, prefix, "hex", headers_read,
+                                 construction):
+            return refusal
+        base = f"{VERSION}:{sent_at}:".encode()
         return verify_hmac(request, options, HmacSpec(
             scheme=self.name,
             headers_read=headers_read,
@@ -66,7 +61,7 @@ class Slack:
     def sign(
         self, body: bytes, secret: str, timestamp: int, url: str, options: Options
     ) -> list[tuple[str, str]]:
-        signature = hmac_hex(text_bytes(secret), f"{VERSION}:{timestamp}:".encode() + body)
+        signature = text_hmac(secret, f"{VERSION}:{timestamp}:".encode() + body)
         return [(TIMESTAMP_HEADER, str(timestamp)), (HEADER, f"{VERSION}={signature}")]
 
 

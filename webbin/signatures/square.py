@@ -9,11 +9,11 @@ is absent.
 from __future__ import annotations
 
 from ._common import (
-    MAX_HEADER_CHARS,
     HmacSpec,
-    hmac_b64,
-    malformed,
+    oversized,
+    preferred_header,
     text_bytes,
+    text_hmac,
     unsigned,
     url_hint,
     url_variants,
@@ -23,6 +23,7 @@ from .base import Options, SignedRequest, Verdict
 
 HEADER = "x-square-hmacsha256-signature"
 LEGACY_HEADER = "x-square-signature"
+CONSTRUCTION = "{notification_url}{body}"
 
 
 class Square:
@@ -33,22 +34,18 @@ class Square:
         return request.header(HEADER) is not None or request.header(LEGACY_HEADER) is not None
 
     def verify(self, request: SignedRequest, options: Options) -> Verdict:
-        value, header, algorithm = request.header(HEADER), HEADER, "sha256"
-        if value is None:
-            value, header, algorithm = request.header(LEGACY_HEADER), LEGACY_HEADER, "sha1"
-        if value is None:
+        found = preferred_header(request, (HEADER, "sha256"), (LEGACY_HEADER, "sha1"))
+        if found is None:
             return unsigned(self.name, HEADER)
-        headers_read = [HEADER] if header == HEADER else [HEADER, LEGACY_HEADER]
-        construction = "{notification_url}{body}"
-        if len(value) > MAX_HEADER_CHARS:
-            return malformed(self.name, f"{header} is {len(value)} characters long, far more "
-                             "than a signature.", headers_read, construction=construction)
+        value, header, algorithm, headers_read = found
+        if refusal := oversized(self.name, header, value, headers_read, CONSTRUCTION):
+            return refusal
         value = value.strip()
         url = text_bytes(request.url)
         return verify_hmac(request, options, HmacSpec(
             scheme=self.name,
             headers_read=headers_read,
-            construction=construction,
+            construction=CONSTRUCTION,
             received=[value],
             signatures=[value],
             message=url + request.body,
@@ -65,9 +62,9 @@ class Square:
         self, body: bytes, secret: str, timestamp: int, url: str, options: Options
     ) -> list[tuple[str, str]]:
         """Both headers, as Square sends both."""
-        key, payload = text_bytes(secret), text_bytes(url) + body
-        return [(HEADER, hmac_b64(key, payload, "sha256")),
-                (LEGACY_HEADER, hmac_b64(key, payload, "sha1"))]
+        payload = text_bytes(url) + body
+        return [(HEADER, text_hmac(secret, payload, "sha256", "base64")),
+                (LEGACY_HEADER, text_hmac(secret, payload, "sha1", "base64"))]
 
 
 SCHEME = Square()

@@ -8,23 +8,14 @@ is a legacy test-mode signature Stripe's own libraries ignore, and so do we.
 from __future__ import annotations
 
 from ._common import (
-    MAX_HEADER_CHARS,
     MAX_SIGNATURES,
-    HmacSpec,
+    ParamHeaderScheme,
     Variant,
     decode_base64,
-    hmac_hex,
-    malformed,
-    parse_timestamp,
-    split_pairs,
     text_bytes,
     text_key_variants,
-    unsigned,
-    verify_hmac,
 )
-from .base import Options, SignedRequest, Verdict
 
-HEADER = "Stripe-Signature"
 PREFIX = "whsec_"
 
 
@@ -50,55 +41,23 @@ def key_variants(secret: str) -> list[Variant]:
     return variants + text_key_variants(secret)
 
 
-class Stripe:
+class Stripe(ParamHeaderScheme):
     name = "stripe"
     title = "Stripe"
+    header = "Stripe-Signature"
+    separator = ","
+    timestamp_key = "t"
+    signature_key = "v1"
+    joiner = "."
+    key_variants = staticmethod(key_variants)
 
-    def detect(self, request: SignedRequest) -> bool:
-        return request.header(HEADER) is not None
+    def shown(self, pairs: list[tuple[str, str]], signatures: list[str]) -> list[str]:
+        """v0 entries too, though they are not checked."""
+        return [f"{k}={v}" for k, v in pairs if k in ("v1", "v0")][:MAX_SIGNATURES]
 
-    def verify(self, request: SignedRequest, options: Options) -> Verdict:
-        value = request.header(HEADER)
-        if value is None:
-            return unsigned(self.name, HEADER)
-        headers_read, construction = [HEADER], "{t}.{body}"
-        if len(value) > MAX_HEADER_CHARS:
-            return malformed(self.name, f"{HEADER} is {len(value)} characters long, far more "
-                             "than a signature header.", headers_read, construction=construction)
-        pairs = split_pairs(value, ",")
-        received = [f"{k}={v}" for k, v in pairs if k in ("v1", "v0")][:MAX_SIGNATURES]
-        stamps = [v for k, v in pairs if k == "t"]
-        if not stamps:
-            return malformed(self.name, f"{HEADER} has no t= timestamp.", headers_read,
-                             received=received, construction=construction)
-        timestamp = parse_timestamp(stamps[0])
-        if timestamp is None:
-            return malformed(self.name, f"{HEADER}'s t= is not a Unix timestamp in seconds.",
-                             headers_read, received=received, construction=construction)
-        signatures = [v for k, v in pairs if k == "v1" and v][:MAX_SIGNATURES]
-        if not signatures:
-            only_v0 = " (only v0, which Stripe's libraries ignore)" if received else ""
-            return malformed(self.name, f"{HEADER} has no v1 signature{only_v0}.",
-                             headers_read, received=received, construction=construction)
-        stamp = text_bytes(stamps[0])
-        return verify_hmac(request, options, HmacSpec(
-            scheme=self.name,
-            headers_read=headers_read,
-            construction=construction,
-            received=received,
-            signatures=signatures,
-            message=stamp + b"." + request.body,
-            prefix="v1=",
-            resign_body=lambda body: stamp + b"." + body,
-            key_variants=key_variants,
-            timestamp=timestamp,
-        ))
-
-    def sign(
-        self, body: bytes, secret: str, timestamp: int, url: str, options: Options
-    ) -> list[tuple[str, str]]:
-        signature = hmac_hex(text_bytes(secret), f"{timestamp}.".encode() + body)
-        return [(HEADER, f"t={timestamp},v1={signature}")]
+    def no_signature(self, shown: list[str]) -> str:
+        only_v0 = " (only v0, which Stripe's libraries ignore)" if shown else ""
+        return f"{self.header} has no v1 signature{only_v0}."
 
 
 SCHEME = Stripe()

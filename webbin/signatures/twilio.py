@@ -15,12 +15,13 @@ from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 from ._common import (
     BODY_REENCODED_HINT,
-    MAX_HEADER_CHARS,
+    HeaderScheme,
     HmacSpec,
-    hmac_b64,
     malformed,
+    oversized,
     reencoded_bodies,
     text_bytes,
+    text_hmac,
     toggle_port,
     unsigned,
     url_hint,
@@ -55,12 +56,10 @@ def payload(url: str, fields: list[tuple[str, str]]) -> bytes:
     return text_bytes(url + "".join(name + value for name, value in sorted(fields)))
 
 
-class Twilio:
+class Twilio(HeaderScheme):
     name = "twilio"
     title = "Twilio"
-
-    def detect(self, request: SignedRequest) -> bool:
-        return request.header(HEADER) is not None
+    header = HEADER
 
     def verify(self, request: SignedRequest, options: Options) -> Verdict:
         value = request.header(HEADER)
@@ -69,9 +68,8 @@ class Twilio:
         body_hash = body_hash_param(request.url)
         construction = ("{url} (carrying bodySHA256={hex SHA-256 of body})" if body_hash
                         else "{url}{name}{value}… (form fields sorted by name)")
-        if len(value) > MAX_HEADER_CHARS:
-            return malformed(self.name, f"{HEADER} is {len(value)} characters long, far more "
-                             "than a signature.", [HEADER], construction=construction)
+        if refusal := oversized(self.name, HEADER, value, [HEADER], construction):
+            return refusal
         value = value.strip()
         content_type = (request.header("Content-Type") or "").split(";")[0].strip().lower()
         fields: list[tuple[str, str]] = []
@@ -116,8 +114,8 @@ class Twilio:
         caller puts it there: Twilio signs the URL, so it can't travel in a header)."""
         if body_hash_param(url) is not None:
             return [("Content-Type", "application/json"),
-                    (HEADER, hmac_b64(text_bytes(secret), text_bytes(url), "sha1"))]
-        signature = hmac_b64(text_bytes(secret), payload(url, form_fields(body)), "sha1")
+                    (HEADER, text_hmac(secret, text_bytes(url), "sha1", "base64"))]
+        signature = text_hmac(secret, payload(url, form_fields(body)), "sha1", "base64")
         return [("Content-Type", FORM), (HEADER, signature)]
 
 

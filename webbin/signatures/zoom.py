@@ -8,12 +8,13 @@ The ``endpoint.url_validation`` challenge is signed the same way (its response's
 from __future__ import annotations
 
 from ._common import (
-    MAX_HEADER_CHARS,
+    HeaderScheme,
     HmacSpec,
-    hmac_hex,
-    malformed,
-    parse_timestamp,
+    header_timestamp,
+    oversized,
     text_bytes,
+    text_hmac,
+    unprefixed,
     unsigned,
     verify_hmac,
 )
@@ -29,67 +30,44 @@ def _message(timestamp: str, body: bytes) -> bytes:
     return b"v0:" + text_bytes(timestamp) + b":" + body
 
 
-class Zoom:
+class Zoom(HeaderScheme):
     name = "zoom"
     title = "Zoom"
-
-    def detect(self, request: SignedRequest) -> bool:
-        return request.header(SIGNATURE_HEADER) is not None
+    header = SIGNATURE_HEADER
 
     def verify(self, request: SignedRequest, options: Options) -> Verdict:
         value = request.header(SIGNATURE_HEADER)
         if value is None:
             return unsigned(self.name, SIGNATURE_HEADER)
         headers_read = [SIGNATURE_HEADER, TIMESTAMP_HEADER]
-        if len(value) > MAX_HEADER_CHARS:
-            return malformed(
-                self.name,
-                f"{SIGNATURE_HEADER} is {len(value)} characters long, far more than a signature.",
-                headers_read,
-                construction=CONSTRUCTION,
-            )
+        if refusal := oversized(self.name, SIGNATURE_HEADER, value, headers_read, CONSTRUCTION):
+            return refusal
         value = value.strip()
-        if not value.startswith(PREFIX) or value == PREFIX:
-            return malformed(
-                self.name,
-                f"{SIGNATURE_HEADER} is not of the form {PREFIX}<hex digest>.",
-                headers_read,
-                received=[value],
-                construction=CONSTRUCTION,
-            )
-        sent_at = request.header(TIMESTAMP_HEADER)
-        timestamp = parse_timestamp(sent_at)
-        if sent_at is None or timestamp is None:
-            reason = (
-                f"No {TIMESTAMP_HEADER} header, which the signature covers."
-                if sent_at is None
-                else f"{TIMESTAMP_HEADER} is not a Unix time in seconds."
-            )
-            return malformed(
-                self.name, reason, headers_read, received=[value], construction=CONSTRUCTION
-            )
-        sent_at = sent_at.strip()
-        return verify_hmac(
-            request,
-            options,
-            HmacSpec(
-                scheme=self.name,
-                headers_read=headers_read,
-                construction=CONSTRUCTION,
-                received=[value],
-                signatures=[value.removeprefix(PREFIX)],
-                message=_message(sent_at, request.body),
-                prefix=PREFIX,
-                resign_body=lambda body: _message(sent_at, body),
-                timestamp=timestamp,
-            ),
-        )
+        if refusal := unprefixed(self.name, SIGNATURE_HEADER, value, PREFIX, "hex", headers_read,
+                                 CONSTRUCTION):
+            return refusal
+        sent = header_timestamp(self.name, request, TIMESTAMP_HEADER, headers_read, [value],
+                                CONSTRUCTION)
+        if isinstance(sent, Verdict):
+            return sent
+        sent_at, timestamp = sent
+        return verify_hmac(request, options, HmacSpec(
+            scheme=self.name,
+            headers_read=headers_read,
+            construction=CONSTRUCTION,
+            received=[value],
+            signatures=[value.removeprefix(PREFIX)],
+            message=_message(sent_at, request.body),
+            prefix=PREFIX,
+            resign_body=lambda body: _message(sent_at, body),
+            timestamp=timestamp,
+        ))
 
     def sign(
         self, body: bytes, secret: str, timestamp: int, url: str, options: Options
     ) -> list[tuple[str, str]]:
         """``secret`` is the Secret Token; ``url`` plays no part."""
-        signature = PREFIX + hmac_hex(text_bytes(secret), _message(str(timestamp), body))
+        signature = PREFIX + text_hmac(secret, _message(str(timestamp), body))
         return [(TIMESTAMP_HEADER, str(timestamp)), (SIGNATURE_HEADER, signature)]
 
 
