@@ -103,12 +103,13 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = data_dir / f"server-{self.port}.log"
         environment = {**os.environ, "WEBBIN_DATA_DIR": str(data_dir), **(env or {})}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "webbin.cli", "serve", "--port", str(self.port)],
-            env=environment,
-            stdout=self.log.open("ab"),
-            stderr=subprocess.STDOUT,
-        )
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "webbin.cli", "serve", "--port", str(self.port)],
+                env=environment,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         wait_for_port(self.port, self.process)
 
     def stop(self) -> None:
@@ -133,6 +134,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     running = Server(tmp_path_factory.mktemp("server"))
     yield running
     running.stop()
+
+
+def raw_http(port: int, data: bytes) -> bytes:
+    """Send exactly ``data`` to a loopback port and return the whole answer (the request must
+    say ``Connection: close``): for requests no HTTP client would send as written."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(data)
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def capture_path(bin_data: dict) -> str:

@@ -21,6 +21,7 @@ import pytest
 @dataclass
 class Network:
     connects: list[str] = field(default_factory=list)
+    lookups: list[str] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
 
 
@@ -51,6 +52,7 @@ def loopback_only_fixture(monkeypatch: pytest.MonkeyPatch) -> Iterator[Network]:
         return real_connect_ex(self, address)
 
     def getaddrinfo(host: str, *args: object, **kwargs: object) -> list:
+        net.lookups.append(host)
         if host != "localhost":
             net.violations.append(f"DNS lookup of {host}")
             raise AssertionError(f"test made a real DNS lookup of {host}")

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import simple_websocket
-from conftest import Server, capture_path
+from conftest import Server, capture_path, raw_http
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect as ws_connect
 
 from webbin import create_app
 from webbin.ratelimit import RateLimiter
@@ -156,15 +156,6 @@ def test_probing_unknown_ids_is_rate_limited(tmp_path):
 # --- request heads, end to end through gunicorn ----------------------------------------------
 
 
-def raw_http(port: int, data: bytes) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(data)
-        chunks = []
-        while chunk := s.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def head(path: str, headers: list[str]) -> bytes:
     lines = [f"POST {path} HTTP/1.1", "Host: x", *headers, "Content-Length: 0", "Connection: close"]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
@@ -227,36 +218,32 @@ def ws_url(server: Server, path: str) -> str:
 def test_live_viewers_per_bin_are_limited(viewer_server):
     bin_ = viewer_server.new_bin()
     url = ws_url(viewer_server, f"/api/bins/{bin_['id']}/stream")
-    first = simple_websocket.Client.connect(url)
-    second = simple_websocket.Client.connect(url)
-    try:
-        with pytest.raises(simple_websocket.ConnectionError) as refused:
-            simple_websocket.Client.connect(url)
-        assert refused.value.status_code == 429
+    with ws_connect(url), ws_connect(url) as second:
+        with pytest.raises(InvalidStatus) as refused:
+            ws_connect(url)
+        assert refused.value.response.status_code == 429
         other = viewer_server.new_bin()  # the limit is per bin
-        simple_websocket.Client.connect(ws_url(viewer_server, f"/api/bins/{other['id']}/stream")).close()
-        first.close()
+        with ws_connect(ws_url(viewer_server, f"/api/bins/{other['id']}/stream")):
+            pass
+        second.close()
         deadline = time.monotonic() + 5
         while True:  # the closed viewer's place frees up once its stream notices
             try:
-                third = simple_websocket.Client.connect(url)
-                break
-            except simple_websocket.ConnectionError:
+                with ws_connect(url):
+                    break
+            except InvalidStatus:
                 assert time.monotonic() < deadline, "a closed viewer never freed its place"
                 time.sleep(0.1)
-        third.close()
-    finally:
-        second.close()
 
 
 def test_oversized_websocket_message_closes_the_socket(viewer_server):
     bin_ = viewer_server.new_bin()
-    ws = simple_websocket.Client.connect(ws_url(viewer_server, f"/api/bins/{bin_['id']}/stream"))
-    ws.send("x" * 10_000)
-    with pytest.raises(simple_websocket.ConnectionClosed):
-        while True:
-            ws.receive(timeout=5)
-    assert ws.close_reason == 1009  # message too big
+    with ws_connect(ws_url(viewer_server, f"/api/bins/{bin_['id']}/stream")) as ws:
+        ws.send("x" * 10_000)
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                ws.recv(timeout=5)
+    assert closed.value.rcvd.code == 1009  # message too big
 
 
 def test_unread_viewer_messages_are_capped(tmp_path):

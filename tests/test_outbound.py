@@ -16,10 +16,10 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from netguard import Network, loopback_only_fixture  # noqa: F401  (fixture)
 
 from webbin.outbound import (
     LOCAL_POLICY,
@@ -35,53 +35,10 @@ OK_204 = b"HTTP/1.1 204 No Content\r\n\r\n"
 # --- guard: loopback only ---------------------------------------------------
 
 
-@dataclass
-class Network:
-    connects: list[str] = field(default_factory=list)
-    lookups: list[str] = field(default_factory=list)
-    violations: list[str] = field(default_factory=list)
-
-
-def _is_loopback(host: str) -> bool:
-    ip = ipaddress.ip_address(host.split("%")[0])
-    mapped = getattr(ip, "ipv4_mapped", None)
-    return (mapped or ip).is_loopback
-
-
 @pytest.fixture(autouse=True)
-def network(monkeypatch: pytest.MonkeyPatch) -> Iterator[Network]:
-    """Record every outgoing connect and DNS lookup; refuse anything not loopback."""
-    net = Network()
-    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
-    real_getaddrinfo = socket.getaddrinfo
-
-    def check(address: object) -> None:
-        host = address[0] if isinstance(address, tuple) else str(address)
-        net.connects.append(str(host))
-        if not _is_loopback(str(host)):
-            net.violations.append(f"connect to {address}")
-            raise AssertionError(f"test tried to connect to non-loopback {address}")
-
-    def connect(self: socket.socket, address: object) -> None:
-        check(address)
-        real_connect(self, address)
-
-    def connect_ex(self: socket.socket, address: object) -> int:
-        check(address)
-        return real_connect_ex(self, address)
-
-    def getaddrinfo(host: str, *args: object, **kwargs: object) -> list:
-        net.lookups.append(host)
-        if host != "localhost":
-            net.violations.append(f"DNS lookup of {host}")
-            raise AssertionError(f"test made a real DNS lookup of {host}")
-        return real_getaddrinfo(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-    yield net
-    assert net.violations == []
+def network(loopback_only: Network) -> Network:
+    """Every test here runs loopback-only (see tests/netguard.py)."""
+    return loopback_only
 
 
 def resolve_to(*addresses: str) -> Callable[[str, int], list[str]]:
