@@ -238,3 +238,18 @@ def test_signed_test_webhook_is_valid_for_every_scheme(sqlite_app, scheme):
         testwebhooks.send(db.session.get(Bin, bin_id), scheme)
     row = client.get(f"/api/bins/{bin_id}/requests").get_json()["requests"][0]
     assert (row["signature_scheme"], row["signature_status"]) == (scheme, "valid")
+
+
+def test_url_signed_schemes_see_the_url_a_trusted_proxy_reports(app):
+    """Twilio signs the URL it called: behind a TLS-terminating proxy that is https://public."""
+    from webbin.senders import parse_networks
+
+    app.config["TRUSTED_PROXY_NETWORKS"] = parse_networks(["10.0.0.0/8"])
+    client = app.test_client()
+    bin_ = client.post("/api/bins").get_json()
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "hooks.example.com"}
+    client.post(capture_path(bin_) + "/sms?x=1", headers=forwarded,
+                environ_base={"REMOTE_ADDR": "10.0.0.2"})
+    assert newest(client, bin_)["url"] == f"https://hooks.example.com{capture_path(bin_)}/sms?x=1"
+    client.post(capture_path(bin_), headers=forwarded, environ_base={"REMOTE_ADDR": "203.0.113.1"})
+    assert newest(client, bin_)["url"].startswith("http://localhost/c/")  # not from a stranger

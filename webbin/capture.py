@@ -8,6 +8,7 @@ that to replay "everything after id N" without a gap.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -190,8 +191,27 @@ def _retry_columns(conn: Any, bin_id: str, record: dict[str, Any]) -> dict[str, 
 
 
 def public_base() -> str:
-    """The public base URL: configured (behind a proxy) or the one this request came in on."""
-    return current_app.config["PUBLIC_URL"] or request.host_url.rstrip("/")
+    """The public base URL: configured, else the one the sender used, which a trusted proxy
+    may state in ``X-Forwarded-Proto`` and ``X-Forwarded-Host``. URL-signed schemes (Twilio,
+    Square, HubSpot) sign exactly this URL."""
+    configured = current_app.config["PUBLIC_URL"]
+    if configured:
+        return configured
+    scheme, host = request.scheme, request.host
+    if senders.is_trusted(request.remote_addr, current_app.config["TRUSTED_PROXY_NETWORKS"]):
+        proto = _first(request.headers.get("X-Forwarded-Proto")).lower()
+        forwarded_host = _first(request.headers.get("X-Forwarded-Host"))
+        scheme = proto if proto in ("http", "https") else scheme
+        host = forwarded_host if _HOST.fullmatch(forwarded_host) else host
+    return f"{scheme}://{host}"
+
+
+_HOST = re.compile(r"[A-Za-z0-9.\-]+(:\d{1,5})?|\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
+
+
+def _first(value: str | None) -> str:
+    """The first (client-most) entry of a comma-separated forwarded header."""
+    return (value or "").split(",")[0].strip()
 
 
 def client_address() -> str | None:

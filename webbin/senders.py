@@ -38,13 +38,19 @@ def _address(value: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address
     return address
 
 
+def is_trusted(peer: str | None, trusted: list[Network]) -> bool:
+    """Whether the connection comes from a configured trusted proxy."""
+    address = _address(peer)
+    return address is not None and any(address in n for n in trusted)
+
+
 def client_address(
     peer: str | None, forwarded_for: str | None, trusted: list[Network]
 ) -> str | None:
     """The sender's address as far as the trusted proxies vouch for it."""
-    address = _address(peer)
-    if address is None or not forwarded_for or not any(address in n for n in trusted):
+    if not forwarded_for or not is_trusted(peer, trusted):
         return peer
+    address = _address(peer)
     for hop in reversed(forwarded_for.split(",")):
         hop_address = _address(hop)
         if hop_address is None:

@@ -85,7 +85,8 @@ def options(host: str, port: int, workers: int = 1) -> dict[str, Any]:
         "limit_request_fields": int(setting("MAX_HEADER_FIELDS")),
         "limit_request_field_size": int(setting("MAX_HEADER_FIELD_BYTES")),
         "limit_request_line": int(setting("MAX_REQUEST_LINE_BYTES")),
-        "forwarded_allow_ips": "127.0.0.1,::1",
+        # Only configured proxies may set the scheme (X-Forwarded-Proto); none by default.
+        "forwarded_allow_ips": str(setting("TRUSTED_PROXIES")),
     }
 
 
