@@ -88,6 +88,9 @@ class CapturedRequest(db.Model):
         Index("ix_captured_requests_bin_id_id", "bin_id", "id"),
         # Finding the first delivery of a retried event.
         Index("ix_captured_requests_bin_id_delivery_key", "bin_id", "delivery_key"),
+        # Pruning sums stored body bytes and walks requests oldest first without reading
+        # any body (webbin.pruning).
+        Index("ix_captured_requests_id_size", "id", "size"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -30,17 +30,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import ColumnElement, Connection, Index, delete, exists, func, select
+from sqlalchemy import ColumnElement, Connection, delete, exists, func, select
 
 from .broker import get_broker
 from .models import Bin, CapturedRequest, db
 
-# Sums stored body bytes and walks requests oldest first without reading any body.
-SIZE_INDEX = Index(
-    "ix_captured_requests_id_size",
-    CapturedRequest.__table__.c.id,
-    CapturedRequest.__table__.c.size,
-)
 # Pause between two delete transactions, so waiting captures and viewers get their turn.
 PAUSE_SECONDS = 0.005
 
@@ -71,7 +65,6 @@ class Pruner:
 
     def run(self) -> PruneReport:
         config = self.app.config
-        SIZE_INDEX.create(db.engine, checkfirst=True)  # databases made before the index
         if int(config["BIN_IDLE_TTL_SECONDS"]) > 0:
             self.expire_bins(self.now - timedelta(seconds=int(config["BIN_IDLE_TTL_SECONDS"])))
         if int(config["REQUEST_TTL_SECONDS"]) > 0:
