@@ -93,7 +93,9 @@ def main() -> None:
              "--chdir", tmp, "bare:app"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         webbin = subprocess.Popen(
             [sys.executable, "-m", "webbin.cli", "serve", "--port", str(webbin_port)],
-            env={**os.environ, "WEBBIN_DATA_DIR": tmp}, stdout=subprocess.DEVNULL,
+            # Rate limits off: this measures capture, not the limiter's refusals.
+            env={**os.environ, "WEBBIN_DATA_DIR": tmp, "WEBBIN_CAPTURE_CLIENT_RATE": "0",
+                 "WEBBIN_CAPTURE_BIN_RATE": "0"}, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL)
         try:
             wait(bare_port)

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.routing import Rule
 
@@ -161,32 +161,44 @@ _BUMP_SEQ = (
     )
 )
 _INSERT = insert(CapturedRequest).returning(CapturedRequest.id)
-_FIRST_DELIVERY = select(func.min(CapturedRequest.id), func.count()).where(
-    CapturedRequest.bin_id == bindparam("bin_id"),
-    CapturedRequest.delivery_key == bindparam("key"),
-    CapturedRequest.received_at >= bindparam("since"),
+# The latest earlier delivery with the same key: an index seek, however many repeats exist.
+_LATEST_DELIVERY = (
+    select(CapturedRequest.id, CapturedRequest.duplicate_of, CapturedRequest.delivery_attempt)
+    .where(
+        CapturedRequest.bin_id == bindparam("bin_id"),
+        CapturedRequest.delivery_key == bindparam("key"),
+        CapturedRequest.received_at >= bindparam("since"),
+    )
+    .order_by(CapturedRequest.id.desc())
+    .limit(1)
 )
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _retry_columns(conn: Any, bin_id: str, record: dict[str, Any]) -> dict[str, Any]:
-    """Mark a repeat of an earlier delivery: which one, and which attempt this is."""
+    """Mark a repeat of an earlier delivery: the first one, and which attempt this is.
+
+    Each repeat continues the chain of the latest one, so the cost stays one index seek
+    even for a bin that received the same event thousands of times.
+    """
     found = deliveries.delivery_key(record["headers"], record["body"])
     if found is None:
-        return {"delivery_key": None, "delivery_key_source": None, "duplicate_of": None,
-                "delivery_attempt": 1}
+        return {
+            "delivery_key": None,
+            "delivery_key_source": None,
+            "duplicate_of": None,
+            "delivery_attempt": 1,
+        }
     key, source = found
     since = (
         record["received_at"] - deliveries.BODY_WINDOW if deliveries.is_body_key(key) else _EPOCH
     )
-    first, earlier = conn.execute(
-        _FIRST_DELIVERY, {"bin_id": bin_id, "key": key, "since": since}
-    ).one()
+    latest = conn.execute(_LATEST_DELIVERY, {"bin_id": bin_id, "key": key, "since": since}).first()
     return {
         "delivery_key": key,
         "delivery_key_source": source,
-        "duplicate_of": first,
-        "delivery_attempt": earlier + 1,
+        "duplicate_of": (latest.duplicate_of or latest.id) if latest else None,
+        "delivery_attempt": latest.delivery_attempt + 1 if latest else 1,
     }
 
 

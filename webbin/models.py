@@ -87,7 +87,7 @@ class CapturedRequest(db.Model):
         # Newest-first listing and replay are keyset scans on this index.
         Index("ix_captured_requests_bin_id_id", "bin_id", "id"),
         # Finding the first delivery of a retried event.
-        Index("ix_captured_requests_bin_id_delivery_key", "bin_id", "delivery_key"),
+        Index("ix_captured_requests_bin_id_delivery_key", "bin_id", "delivery_key", "id"),
         # Pruning sums stored body bytes and walks requests oldest first without reading
         # any body (webbin.pruning).
         Index("ix_captured_requests_id_size", "id", "size"),
