@@ -3,17 +3,15 @@
 Each concern has its own module; this only registers them on the app, in this order:
 the profile and outbound policy first (so bad settings fail at start), then response
 headers, 503s for database trouble, the resend-loop check, rate limits, viewer limits, and
-redaction of the app's log. Pruning is imported here so its index joins the schema.
+redaction of the app's log. Pruning runs from the server (webbin.server) and `webbin prune`.
 """
 
 from __future__ import annotations
 
 from flask import Flask
 
-from . import loopguard, profiles, pruning, ratelimit, security, unavailable, viewers
+from . import loopguard, profiles, ratelimit, security, unavailable, viewers
 from .accesslog import RedactingFilter
-
-__all__ = ["init_app", "pruning"]
 
 
 def init_app(app: Flask) -> None:
