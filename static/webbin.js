@@ -101,7 +101,21 @@
       evt.detail.cancelled = true;
     }
   });
+  // Arrivals while the tab is in the background are counted in its title: "(3) bin · webbin".
+  const baseTitle = document.title;
+  let unseen = 0;
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden && unseen) {
+      unseen = 0;
+      document.title = baseTitle;
+    }
+  });
+
   document.addEventListener("htmx:ws:after:message:incoming", () => {
+    if (document.hidden) {
+      unseen += 1;
+      document.title = `(${unseen}) ${baseTitle}`;
+    }
     latestId();
     const total = $("#request-total");
     if (total) total.textContent = String(Number(total.textContent) + 1);

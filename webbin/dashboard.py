@@ -32,6 +32,7 @@ from . import (
 )
 from .api import raw_download
 from .bodyview import multipart_part, render_body
+from .curl import curl_command
 from .live import parse_cursor, sock, stream
 from .models import Bin, CapturedRequest, db
 from .records import capture_url
@@ -84,6 +85,9 @@ def _detail_context(bin_: Bin, captured: CapturedRequest) -> dict[str, Any]:
         "query": _query_pairs(captured.query_string),
         "attempts": queries.resend_attempts(captured.id),
         "verdict": verification.verdict(bin_, captured),
+        "curl": curl_command(
+            captured, captured.url or capture_url(bin_) + captured.path
+        ),
         "sender": senders.check(captured.remote_addr, bin_.allowed_networks),
         "first_delivery": db.session.get(CapturedRequest, captured.duplicate_of)
         if captured.duplicate_of
