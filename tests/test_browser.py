@@ -159,7 +159,8 @@ def test_captured_markup_is_shown_as_text(page: Page, server: Server):
         {"Content-Type": "text/html", "X-Evil": payload},
     )
     page.locator("#request-list li[data-id] a").first.click()
-    expect(page.locator("#detail pre.code")).to_have_text(payload)
+    expect(page.locator("#detail .body-view pre.code")).to_have_text(payload)
+    expect(page.locator("#detail .curl pre.code")).to_contain_text("X-Evil")
     expect(page.locator("#detail table.headers")).to_contain_text(payload)
     page.wait_for_timeout(300)
     assert dialogs == []
