@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import itertools
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -605,7 +606,7 @@ def signature_verifies(key: Any, signature: bytes, message: bytes, *algorithm: A
     return True
 
 
-class PublicKeyScheme(HeaderScheme):
+class PublicKeyScheme(HeaderScheme, ABC):
     """A public-key signature of ``{timestamp header}{body}`` (Discord's Ed25519, SendGrid's
     ECDSA). ``verify`` takes public keys as secrets, so there is no ``expected`` signature to
     show; ``sign`` takes a private key, which only a test sender has. A subclass says how its
@@ -621,20 +622,21 @@ class PublicKeyScheme(HeaderScheme):
     def construction(self) -> str:
         return f"{{{self.timestamp_header}}}{{body}}"
 
+    @abstractmethod
     def decode_signature(self, value: str) -> bytes | None:
-        raise NotImplementedError
+        """The signature bytes a header value holds, or None when it holds none."""
 
+    @abstractmethod
     def public_key(self, secret: str) -> Any | None:
         """The public key a secret holds, or None when it holds none of this kind."""
-        raise NotImplementedError
 
     def verifies(self, key: Any, signature: bytes, message: bytes) -> bool:
         return signature_verifies(key, signature, message)
 
+    @abstractmethod
     def sign_message(self, secret: str, message: bytes) -> str:
         """The encoded signature of ``message`` with the private key ``secret`` (``ValueError``
         for a secret that isn't one)."""
-        raise NotImplementedError
 
     def mismatch_hint(self, verifies: Callable[[bytes], bool], body: bytes) -> str:
         """What explains a signature no key verifies; ``verifies(other_body)`` tells whether it
