@@ -89,14 +89,33 @@ def main() -> None:
         Path(tmp, "bare.py").write_text(BARE_APP)
         bare_port, webbin_port = free_port(), free_port()
         bare = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-k", "gevent", "-b", f"127.0.0.1:{bare_port}",
-             "--chdir", tmp, "bare:app"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-k",
+                "gevent",
+                "-b",
+                f"127.0.0.1:{bare_port}",
+                "--chdir",
+                tmp,
+                "bare:app",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         webbin = subprocess.Popen(
             [sys.executable, "-m", "webbin.cli", "serve", "--port", str(webbin_port)],
             # Rate limits off: this measures capture, not the limiter's refusals.
-            env={**os.environ, "WEBBIN_DATA_DIR": tmp, "WEBBIN_CAPTURE_CLIENT_RATE": "0",
-                 "WEBBIN_CAPTURE_BIN_RATE": "0"}, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL)
+            env={
+                **os.environ,
+                "WEBBIN_DATA_DIR": tmp,
+                "WEBBIN_CAPTURE_CLIENT_RATE": "0",
+                "WEBBIN_CAPTURE_BIN_RATE": "0",
+            },
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             wait(bare_port)
             wait(webbin_port)

@@ -67,14 +67,14 @@ def loopback_only_fixture(monkeypatch: pytest.MonkeyPatch) -> Iterator[Network]:
 
 def resolve_names(monkeypatch: pytest.MonkeyPatch, answers: dict[str, list[str]]) -> None:
     """webbin's resolver answers ``answers[name]`` without any DNS traffic."""
-    import webbin.outbound
+    import webbin.outbound.client
 
     def resolver(host: str, port: int) -> list[str]:
         if host not in answers:
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
         return answers[host]
 
-    monkeypatch.setattr(webbin.outbound, "_system_resolver", resolver)
+    monkeypatch.setattr(webbin.outbound.client, "_system_resolver", resolver)
 
 
 Handler = Callable[[socket.socket], None]

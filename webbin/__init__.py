@@ -1,7 +1,15 @@
 """webbin: a self-hosted webhook inspector.
 
-``create_app`` wires the pieces together; each lives in its own module:
-capture (take requests) -> models (store) -> broker/live (publish) -> dashboard/api (render).
+``create_app`` is the composition root: it wires every layer onto one Flask app. The layers,
+lowest first (each may import only those below it; ``.importlinter`` enforces it):
+
+* ``config``, ``resources``, ``proxies``, ``ratelimit``: settings and shared helpers;
+* ``storage``: tables, reads and deletes, retention, migrations;
+* ``receiver`` and ``live``: what to answer and what a delivery's verdict is; live fan-out;
+* ``outbound``: the only code that makes HTTP requests (resend);
+* ``capture``: the capture endpoint, walking capture -> receiver -> storage -> live;
+* ``web``: dashboard, API, OpenAPI;
+* ``serving`` and ``cli``: gunicorn and the ``webbin`` command.
 """
 
 from __future__ import annotations
@@ -10,14 +18,19 @@ from typing import Any
 
 from flask import Flask
 
-from .resources import resource_dir
+from webbin.resources import resource_dir
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app: defaults, then ``WEBBIN_*`` environment variables, then ``config``."""
-    from . import api, broker, capture, csrf, dashboard, errors, filters, hardening, live
-    from . import config as settings
-    from .models import db
+    from webbin import config as settings
+    from webbin import ratelimit
+    from webbin.capture import endpoint as capture
+    from webbin.live import broker, stream, viewers
+    from webbin.outbound import policy
+    from webbin.serving.accesslog import RedactingFilter
+    from webbin.storage.models import db
+    from webbin.web import api, csrf, dashboard, errors, filters, security, unavailable
 
     app = Flask(
         __name__,
@@ -27,12 +40,22 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     settings.load(app, config)
 
     db.init_app(app)
+    # The outbound policy first, so bad settings fail at start.
+    policy.init_app(app)
     broker.init_app(app, app.config.get("BROKER"))
-    live.init_app(app)
+    stream.init_app(app)
     csrf.init_app(app)
     filters.init_app(app)
     errors.init_app(app)
-    hardening.init_app(app)
+    # Defences against hostile traffic (SECURITY.md): response headers, 503 for database
+    # trouble, rate limits, viewer limits, a log without capabilities (capture checks resend
+    # loops and its own rate limits itself).
+    security.init_app(app)
+    unavailable.init_app(app)
+    ratelimit.init_app(app)
+    viewers.init_app(app)
+    if not any(isinstance(f, RedactingFilter) for f in app.logger.filters):
+        app.logger.addFilter(RedactingFilter())
 
     app.register_blueprint(capture.bp)
     app.register_blueprint(api.bp)

@@ -28,12 +28,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     if args.command == "serve":
-        from .server import serve as run
+        from webbin.serving.server import serve as run
 
         run(args.host, args.port, args.workers)
     elif args.command == "prune":
-        from . import create_app
-        from .pruning import prune
+        from webbin import create_app
+        from webbin.storage.retention import prune
 
         app = create_app()
         with app.app_context():

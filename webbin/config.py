@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Flask
 
-from .senders import parse_networks
+from webbin.proxies import parse_networks
 
 DEFAULTS: dict[str, Any] = {
     # Folder for the default SQLite file and the generated secret key.

@@ -6,7 +6,8 @@ Three limits, each ``rate`` tokens per second up to ``burst`` saved tokens (0 tu
   flood the database;
 * capture, per bin (``CAPTURE_BIN_RATE`` / ``_BURST``): many senders cannot flood one bin;
 * probes, per client (``PROBE_RATE`` / ``_BURST``): every "no such bin" answer costs a token,
-  so guessing bin ids or capture tokens is slowed to a crawl before it starts.
+  and once they are spent further misses answer 429, so guessing bin ids or capture tokens
+  is slowed to a crawl; requests for bins that exist are never refused for it.
 
 Buckets live in this worker process only: with several workers a client gets up to
 ``workers`` times the rate. A table holds at most ``RATE_LIMIT_KEYS`` buckets and forgets the
@@ -25,9 +26,8 @@ from dataclasses import dataclass
 
 from flask import Flask, Response, current_app, jsonify, render_template, request
 
-from .senders import client_address
+from webbin.proxies import request_client_address
 
-CAPTURE_ENDPOINT = "capture.capture"
 # URL parameters that address a bin, whoever's route they are on.
 BIN_KEYS = ("bin_id", "token")
 
@@ -85,16 +85,6 @@ class RateLimiter:
                 return 0.0
             return (1 - bucket.tokens) / self.rate
 
-    def peek(self, key: str) -> float:
-        """Like ``take`` but spends nothing: 0.0 when a token is there."""
-        if not self.enabled:
-            return 0.0
-        with self._lock:
-            if key not in self._buckets:
-                return 0.0
-            bucket = self._bucket(key, self.clock())
-            return 0.0 if bucket.tokens >= 1 else (1 - bucket.tokens) / self.rate
-
 
 @dataclass
 class Limiters:
@@ -109,9 +99,7 @@ def limiters(app: Flask | None = None) -> Limiters:
 
 def client_key() -> str:
     """The client as far as trusted proxies vouch for it (see ``WEBBIN_TRUSTED_PROXIES``)."""
-    trusted = current_app.config.get("TRUSTED_PROXY_NETWORKS") or []
-    address = client_address(request.remote_addr, request.headers.get("X-Forwarded-For"), trusted)
-    return address or "unknown"
+    return request_client_address() or "unknown"
 
 
 def too_many(retry_after: float, message: str) -> Response:
@@ -132,14 +120,13 @@ def too_many(retry_after: float, message: str) -> Response:
     return response
 
 
-def check_capture() -> Response | None:
+def check_capture(capture_token: str) -> Response | None:
     """Per-client, then per-bin limit on capture. Call before reading the body."""
     limits = limiters()
     wait = limits.capture_client.take(client_key())
     if wait:
         return too_many(wait, "This client is sending too many requests to webbin.")
-    token = (request.view_args or {}).get("token", "")
-    wait = limits.capture_bin.take(token)
+    wait = limits.capture_bin.take(capture_token)
     if wait:
         return too_many(wait, "This bin is receiving too many requests.")
     return None
@@ -149,20 +136,16 @@ def bin_addressed() -> bool:
     return any(key in (request.view_args or {}) for key in BIN_KEYS)
 
 
-def _before_request() -> Response | None:
-    if not bin_addressed():
-        return None
-    wait = limiters().probe.peek(client_key())
-    if wait:
-        return too_many(wait, "Too many requests for bins that do not exist from this client.")
-    if request.endpoint == CAPTURE_ENDPOINT:
-        return check_capture()
-    return None
-
-
 def _after_request(response: Response) -> Response:
+    """Each "no such bin" costs the client a probe token; without one, it becomes a 429.
+
+    Only misses count and only misses are refused: providers share egress addresses, so a
+    valid bin must answer normally whatever else was probed from the same address.
+    """
     if response.status_code == 404 and bin_addressed():
-        limiters().probe.take(client_key())
+        wait = limiters().probe.take(client_key())
+        if wait:
+            return too_many(wait, "Too many requests for bins that do not exist from this client.")
     return response
 
 
@@ -176,5 +159,4 @@ def init_app(app: Flask) -> None:
         capture_bin=RateLimiter(config["CAPTURE_BIN_RATE"], config["CAPTURE_BIN_BURST"], keys),
         probe=RateLimiter(config["PROBE_RATE"], config["PROBE_BURST"], keys),
     )
-    app.before_request(_before_request)
     app.after_request(_after_request)

@@ -1,0 +1,84 @@
+"""Helpers shared by the tests: a real ``webbin serve`` process on a free loopback port,
+raw HTTP for requests no client would send, and small URL helpers."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+PG_URL = os.environ.get("WEBBIN_TEST_DATABASE_URL", "")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"webbin serve exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("webbin serve did not start listening")
+
+
+class Server:
+    """A running ``webbin serve`` process."""
+
+    def __init__(
+        self, data_dir: Path, env: dict[str, str] | None = None, port: int | None = None
+    ) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = data_dir / f"server-{self.port}.log"
+        environment = {**os.environ, "WEBBIN_DATA_DIR": str(data_dir), **(env or {})}
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "webbin.cli", "serve", "--port", str(self.port)],
+                env=environment,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        wait_for_port(self.port, self.process)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def new_bin(self) -> dict:
+        import json
+        import urllib.request
+
+        request = urllib.request.Request(self.url + "/api/bins", method="POST")
+        with urllib.request.urlopen(request) as response:
+            return json.load(response)
+
+
+def raw_http(port: int, data: bytes) -> bytes:
+    """Send exactly ``data`` to a loopback port and return the whole answer (the request must
+    say ``Connection: close``): for requests no HTTP client would send as written."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(data)
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def capture_path(bin_data: dict) -> str:
+    return urlsplit(bin_data["capture_url"]).path

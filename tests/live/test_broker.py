@@ -1,0 +1,28 @@
+"""The in-process broker: every subscriber woken, no notification lost while nobody waits."""
+
+from __future__ import annotations
+
+import pytest
+
+from webbin.live.broker import InProcessBroker
+
+
+@pytest.mark.parametrize("viewers", [1, 3])
+def test_in_process_broker_wakes_every_subscriber(viewers):
+    broker = InProcessBroker()
+    with_subs = [broker.subscribe("bin") for _ in range(viewers)]
+    subs = [cm.__enter__() for cm in with_subs]
+    broker.publish("bin")
+    broker.publish("other-bin")
+    assert all(s.wait(0.1) for s in subs)
+    assert not any(s.wait(0.05) for s in subs)  # one notification, consumed once
+    for cm in with_subs:
+        cm.__exit__(None, None, None)
+    assert broker.subscriber_count("bin") == 0
+
+
+def test_notification_before_wait_is_not_lost():
+    broker = InProcessBroker()
+    with broker.subscribe("bin") as sub:
+        broker.publish("bin")  # arrives while the viewer is busy sending
+        assert sub.wait(0)

@@ -1,0 +1,273 @@
+"""End to end against a real ``webbin serve`` (gunicorn, gevent) on a loopback port."""
+
+from __future__ import annotations
+
+import base64
+import http.server
+import json
+import socket
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+from helpers import capture_path, raw_http
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect as ws_connect
+
+
+def api(server, path: str, method: str = "GET", body: dict | None = None) -> dict:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        server.url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
+
+
+def newest(server, bin_: dict) -> dict:
+    rows = api(server, f"/api/bins/{bin_['id']}/requests?limit=1")["requests"]
+    return api(server, f"/api/bins/{bin_['id']}/requests/{rows[0]['id']}")
+
+
+def test_headers_exactly_as_sent(server):
+    bin_ = server.new_bin()
+    body = b"\x00binary\xff\xfe\xc3\x28 and NUL\x00"
+    request = (
+        f"POST {capture_path(bin_)}/hook/%7Bid%7D?a=1&a=2 HTTP/1.1\r\n"
+        "Host: 127.0.0.1\r\n"
+        "X-Repeated: first\r\n"
+        "Content-Type: application/octet-stream\r\n"
+        "X-Repeated: second\r\n"
+        "X_Under_Score: kept\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode() + body
+    answer = raw_http(server.port, request)
+    assert answer.startswith(b"HTTP/1.1 200")
+    detail = newest(server, bin_)
+    assert detail["path"] == "/hook/%7Bid%7D"
+    assert detail["query_string"] == "a=1&a=2"
+    assert base64.b64decode(detail["body_base64"]) == body
+    assert detail["body_text"] is None
+    assert detail["headers"] == [
+        ["Host", "127.0.0.1"],
+        ["X-Repeated", "first"],
+        ["Content-Type", "application/octet-stream"],
+        ["X-Repeated", "second"],
+        ["X_under_score", "kept"],
+        ["Content-Length", str(len(body))],
+        ["Connection", "close"],
+    ]
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "HEAD", "PURGE", "get", "PROPFIND"])
+def test_unusual_methods_are_captured(server, method):
+    bin_ = server.new_bin()
+    answer = raw_http(
+        server.port,
+        f"{method} {capture_path(bin_)} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode(),
+    )
+    assert answer.startswith(b"HTTP/1.1 200")
+    assert newest(server, bin_)["method"] == method
+
+
+def chunked(body: bytes, size: int = 1000) -> bytes:
+    out = b""
+    for i in range(0, len(body), size):
+        piece = body[i : i + size]
+        out += f"{len(piece):x}\r\n".encode() + piece + b"\r\n"
+    return out + b"0\r\n\r\n"
+
+
+def test_chunked_body_is_captured_whole(server):
+    bin_ = server.new_bin()
+    body = bytes(range(256)) * 40
+    head = f"POST {capture_path(bin_)} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    assert raw_http(server.port, head.encode() + chunked(body)).startswith(b"HTTP/1.1 200")
+    assert base64.b64decode(newest(server, bin_)["body_base64"]) == body
+
+
+@pytest.fixture(scope="module")
+def small_server(tmp_path_factory) -> Iterator:
+    from conftest import Server
+
+    running = Server(tmp_path_factory.mktemp("small"), env={"WEBBIN_MAX_BODY_BYTES": "1000"})
+    yield running
+    running.stop()
+
+
+@pytest.mark.parametrize("use_chunked", [False, True])
+def test_one_byte_over_the_limit_is_413_and_not_stored(small_server, use_chunked):
+    bin_ = small_server.new_bin()
+    body = b"x" * 1001
+    if use_chunked:
+        head = f"POST {capture_path(bin_)} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        payload = head.encode() + chunked(body, 300)
+    else:
+        head = f"POST {capture_path(bin_)} HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\nConnection: close\r\n\r\n"
+        payload = head.encode() + body
+    answer = raw_http(small_server.port, payload)
+    assert answer.startswith(b"HTTP/1.1 413")
+    assert b"limit of 1000 bytes" in answer
+    assert api(small_server, f"/api/bins/{bin_['id']}/requests")["requests"] == []
+
+
+def ws_url(server, path: str) -> str:
+    return server.url.replace("http://", "ws://") + path
+
+
+def receive_json(ws, timeout: float = 5.0) -> dict:
+    """The next message as JSON. (The ``websockets`` client, not simple-websocket's: that one
+    drops frames that arrive in the same packet as the handshake answer until more data
+    comes, which a fast replay triggers.)"""
+    try:
+        return json.loads(ws.recv(timeout=timeout))
+    except TimeoutError:
+        raise AssertionError("no message within the timeout") from None
+
+
+def nothing_more(ws, timeout: float = 0.3) -> bool:
+    try:
+        ws.recv(timeout=timeout)
+    except TimeoutError:
+        return True
+    return False
+
+
+def post(server, bin_: dict, suffix: str = "", body: bytes = b"{}") -> None:
+    request = urllib.request.Request(
+        server.url + capture_path(bin_) + suffix, data=body, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+
+
+def test_stream_replays_then_pushes_live(server):
+    bin_ = server.new_bin()
+    post(server, bin_, "/one")
+    post(server, bin_, "/two")
+    first_id = api(server, f"/api/bins/{bin_['id']}/requests")["requests"][-1]["id"]
+    with ws_connect(ws_url(server, f"/api/bins/{bin_['id']}/stream?after={first_id}")) as ws:
+        assert receive_json(ws)["path"] == "/two"  # replay starts after the cursor
+        started = time.monotonic()
+        post(server, bin_, "/three")
+        message = receive_json(ws)
+        assert message["path"] == "/three"
+        assert time.monotonic() - started < 1.0
+        assert set(message) >= {
+            "id",
+            "seq",
+            "method",
+            "path",
+            "query_string",
+            "content_type",
+            "size",
+            "received_at",
+            "remote_addr",
+        }
+        assert nothing_more(ws)  # nothing twice
+
+
+def test_several_viewers_each_get_every_arrival(server):
+    bin_ = server.new_bin()
+    url = ws_url(server, f"/api/bins/{bin_['id']}/stream")
+    with ws_connect(url) as one, ws_connect(url) as two, ws_connect(url) as three:
+        time.sleep(0.2)
+        for i in range(5):
+            post(server, bin_, f"/{i}")
+        for ws in (one, two, three):
+            assert [receive_json(ws)["path"] for _ in range(5)] == [f"/{i}" for i in range(5)]
+
+
+def test_reconnect_with_cursor_loses_nothing_and_repeats_nothing(server):
+    bin_ = server.new_bin()
+    with ws_connect(ws_url(server, f"/api/bins/{bin_['id']}/stream")) as ws:
+        post(server, bin_, "/a")
+        last = receive_json(ws)
+    for path in ("/b", "/c"):  # arrive while disconnected
+        post(server, bin_, path)
+    with ws_connect(ws_url(server, f"/api/bins/{bin_['id']}/stream?after={last['id']}")) as ws:
+        assert [receive_json(ws)["path"] for _ in range(2)] == ["/b", "/c"]
+        post(server, bin_, "/d")
+        assert receive_json(ws)["path"] == "/d"
+        assert nothing_more(ws)
+
+
+def test_cross_site_websocket_is_refused(server):
+    bin_ = server.new_bin()
+    with pytest.raises(InvalidStatus) as refused:
+        ws_connect(
+            ws_url(server, f"/api/bins/{bin_['id']}/stream"),
+            additional_headers={"Origin": "https://evil.example"},
+        )
+    assert refused.value.response.status_code == 403
+
+
+class Recorder(http.server.BaseHTTPRequestHandler):
+    """A loopback target that records what a resend delivered."""
+
+    received: list = []
+
+    def do_POST(self):  # noqa: N802
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        Recorder.received.append((self.command, self.path, list(self.headers.items()), body))
+        self.send_response(202)
+        self.send_header("X-Target", "yes")
+        self.end_headers()
+        self.wfile.write(b'{"accepted": true}')
+
+    def log_message(self, *args):
+        pass
+
+
+def test_resend_to_a_loopback_server(server):
+    target = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=target.serve_forever, daemon=True).start()
+    try:
+        bin_ = server.new_bin()
+        body = b'{"event": "ping", "bytes": "\\u0000"}\x00'
+        request = urllib.request.Request(
+            server.url + capture_path(bin_) + "/orig",
+            data=body,
+            method="POST",
+            headers={"X-Signature": "sha256=abc", "Content-Type": "application/json"},
+        )
+        urllib.request.urlopen(request, timeout=10).close()
+        rid = api(server, f"/api/bins/{bin_['id']}/requests")["requests"][0]["id"]
+        url = f"http://127.0.0.1:{target.server_port}/hooks"
+        result = api(server, f"/api/bins/{bin_['id']}/requests/{rid}/resend", "POST", {"url": url})
+        assert result["status"] == 202
+        assert result["body_text"] == '{"accepted": true}'
+        assert ["X-Target", "yes"] in result["headers"]
+        assert result["error"] is None and result["elapsed_ms"] > 0
+        method, path, headers, received = Recorder.received[-1]
+        assert (method, path, received) == ("POST", "/hooks", body)
+        names = [name.lower() for name, _ in headers]
+        assert "x-signature" in names and names.count("host") == 1
+        assert dict((k.lower(), v) for k, v in headers)["host"] == f"127.0.0.1:{target.server_port}"
+        # The attempt is stored under the request, and the URL is remembered for the bin.
+        attempts = api(server, f"/api/bins/{bin_['id']}/requests/{rid}/resends")["resends"]
+        assert [a["status"] for a in attempts] == [202]
+        assert api(server, f"/api/bins/{bin_['id']}")["resend_url"] == url
+    finally:
+        target.shutdown()
+
+
+def test_resend_to_a_closed_port_reports_the_error(server):
+    bin_ = server.new_bin()
+    post(server, bin_)
+    rid = api(server, f"/api/bins/{bin_['id']}/requests")["requests"][0]["id"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+    result = api(
+        server,
+        f"/api/bins/{bin_['id']}/requests/{rid}/resend",
+        "POST",
+        {"url": f"http://127.0.0.1:{closed_port}/"},
+    )
+    assert result["status"] is None
+    assert result["error_kind"] == "refused"
+    assert "refused" in result["error"].lower()

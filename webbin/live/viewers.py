@@ -1,0 +1,114 @@
+"""Limits on live viewers: how many sockets a bin may have open, and what a socket may send.
+
+Every live stream holds a greenlet and a database poll, so a bin takes at most
+``MAX_VIEWERS_PER_BIN`` open streams per worker process; the next one is refused with 429
+before the WebSocket handshake. Viewers have nothing to say to webbin: a message larger than
+``WS_MAX_MESSAGE_BYTES`` closes the socket (1009), and messages nobody reads are dropped once
+a few are queued, instead of piling up in memory.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from typing import Any
+
+from flask import Flask, current_app, g, request
+from sqlalchemy import select
+
+from webbin.ratelimit import client_key, limiters, too_many
+from webbin.storage.models import Bin, db
+
+# Unread incoming messages kept per socket; webbin's handlers never read any.
+QUEUED_MESSAGES = 4
+
+
+class CappedInbox(list):
+    """simple-websocket's input buffer, keeping at most ``limit`` unread messages."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def append(self, item: Any) -> None:
+        if len(self) < self.limit:
+            super().append(item)
+
+
+def start_reader(*args: Any, target: Any = None, **kwargs: Any) -> threading.Thread:
+    """The ``thread_class`` simple-websocket reads a socket with (a greenlet under gevent).
+
+    It swaps in a capped inbox before the reading starts, the only hook simple-websocket
+    offers on incoming messages. ``threading.Thread`` is looked up at call time, so it is
+    gevent's when the worker has patched the standard library.
+    """
+    socket = getattr(target, "__self__", None)
+    if socket is not None and isinstance(getattr(socket, "input_buffer", None), list):
+        socket.input_buffer = CappedInbox(QUEUED_MESSAGES)
+    return threading.Thread(*args, target=target, daemon=True, **kwargs)
+
+
+def socket_options(app: Flask) -> dict[str, Any]:
+    """simple-websocket server options for flask-sock's ``SOCK_SERVER_OPTIONS``."""
+    return {
+        # Pings keep proxies from dropping idle sockets and let us notice vanished clients.
+        "ping_interval": 25,
+        "max_message_size": int(app.config["WS_MAX_MESSAGE_BYTES"]),
+        "thread_class": start_reader,
+    }
+
+
+class ViewerCount:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: Counter[str] = Counter()
+
+    def enter(self, bin_id: str, limit: int) -> bool:
+        with self._lock:
+            if limit > 0 and self._open[bin_id] >= limit:
+                return False
+            self._open[bin_id] += 1
+            return True
+
+    def leave(self, bin_id: str) -> None:
+        with self._lock:
+            self._open[bin_id] -= 1
+            if self._open[bin_id] <= 0:
+                del self._open[bin_id]
+
+    def __getitem__(self, bin_id: str) -> int:
+        return self._open.get(bin_id, 0)
+
+
+def _is_socket() -> bool:
+    return request.headers.get("Upgrade", "").lower() == "websocket"
+
+
+def _before_request() -> Any:
+    bin_id = (request.view_args or {}).get("bin_id")
+    if bin_id is None or not _is_socket():
+        return None
+    with db.engine.connect() as conn:
+        known = conn.execute(select(Bin.id).where(Bin.id == bin_id)).first() is not None
+    if not known:
+        # The stream closes with 4404 after the handshake; count it as the probe it is.
+        limiters().probe.take(client_key())
+        return None
+    count: ViewerCount = current_app.extensions["webbin.viewers"]
+    limit = int(current_app.config["MAX_VIEWERS_PER_BIN"])
+    if not count.enter(bin_id, limit):
+        return too_many(1, f"This bin already has {limit} live viewers; close one first.")
+    g.webbin_viewing = bin_id
+    return None
+
+
+def _teardown(_error: BaseException | None) -> None:
+    bin_id = g.pop("webbin_viewing", None)
+    if bin_id is not None:
+        current_app.extensions["webbin.viewers"].leave(bin_id)
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["webbin.viewers"] = ViewerCount()
+    app.before_request(_before_request)
+    app.teardown_request(_teardown)

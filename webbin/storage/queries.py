@@ -1,0 +1,120 @@
+"""Reads and deletes shared by the dashboard, the API and the live streams (the capture
+write lives in :mod:`webbin.capture.endpoint`).
+
+Nothing here tells live viewers about a change: the caller publishes to the broker.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, func, select
+
+from webbin.storage.models import Bin, CapturedRequest, ResendAttempt, db
+
+# Columns a request summary needs: everything but the (possibly 10 MiB) body.
+SUMMARY_COLUMNS = (
+    CapturedRequest.id,
+    CapturedRequest.bin_id,
+    CapturedRequest.seq,
+    CapturedRequest.method,
+    CapturedRequest.path,
+    CapturedRequest.query_string,
+    CapturedRequest.content_type,
+    CapturedRequest.size,
+    CapturedRequest.remote_addr,
+    CapturedRequest.received_at,
+    CapturedRequest.signature_scheme,
+    CapturedRequest.signature_status,
+    CapturedRequest.handshake,
+    CapturedRequest.response_status,
+    CapturedRequest.duplicate_of,
+    CapturedRequest.delivery_attempt,
+    CapturedRequest.delivery_key_source,
+)
+
+
+def get_bin(bin_id: str) -> Bin:
+    return db.get_or_404(Bin, bin_id, description="No bin with this id.")
+
+
+def get_request(bin_id: str, request_id: int) -> CapturedRequest:
+    return db.first_or_404(
+        select(CapturedRequest).where(
+            CapturedRequest.id == request_id, CapturedRequest.bin_id == bin_id
+        ),
+        description="No request with this id in this bin.",
+    )
+
+
+def page_of_requests(bin_id: str, before: int | None, limit: int) -> list:
+    """Newest first, ``limit`` rows older than id ``before``: a keyset scan of
+    (bin_id, id), as fast on page 2,000 as on page 1."""
+    query = select(*SUMMARY_COLUMNS).where(CapturedRequest.bin_id == bin_id)
+    if before is not None:
+        query = query.where(CapturedRequest.id < before)
+    return list(db.session.execute(query.order_by(CapturedRequest.id.desc()).limit(limit)))
+
+
+def rows_after(bin_id: str, cursor: int, limit: int) -> list[Any] | None:
+    """Summary rows of ``bin_id`` with id > ``cursor``, oldest first; None if the bin is gone.
+
+    Each call uses its own short connection: a transaction kept open across polls would
+    hide new rows (WAL snapshot) and pin a pool connection for the life of the socket.
+    """
+    with db.engine.connect() as conn:
+        if conn.execute(select(Bin.id).where(Bin.id == bin_id)).first() is None:
+            return None
+        return list(
+            conn.execute(
+                select(*SUMMARY_COLUMNS)
+                .where(CapturedRequest.bin_id == bin_id, CapturedRequest.id > cursor)
+                .order_by(CapturedRequest.id)
+                .limit(limit)
+            )
+        )
+
+
+def originals(rows: list) -> dict[int, Any]:
+    """The first deliveries that ``rows`` repeat, by id (for "retry 2 of #14, +5 min")."""
+    ids = {row.duplicate_of for row in rows if row.duplicate_of}
+    if not ids:
+        return {}
+    found = db.session.execute(
+        select(CapturedRequest.id, CapturedRequest.seq, CapturedRequest.received_at).where(
+            CapturedRequest.id.in_(ids)
+        )
+    )
+    return {row.id: row for row in found}
+
+
+def request_count(bin_id: str) -> int:
+    return db.session.scalar(
+        select(func.count()).select_from(CapturedRequest).where(CapturedRequest.bin_id == bin_id)
+    )
+
+
+def resend_attempts(request_id: int) -> list[ResendAttempt]:
+    return list(
+        db.session.scalars(
+            select(ResendAttempt)
+            .where(ResendAttempt.request_id == request_id)
+            .order_by(ResendAttempt.id.desc())
+        )
+    )
+
+
+def delete_request(captured: CapturedRequest) -> None:
+    db.session.execute(delete(CapturedRequest).where(CapturedRequest.id == captured.id))
+    db.session.commit()
+
+
+def clear_bin(bin_id: str) -> None:
+    db.session.execute(delete(CapturedRequest).where(CapturedRequest.bin_id == bin_id))
+    db.session.commit()
+
+
+def delete_bin(bin_id: str) -> None:
+    """Delete the bin and, by cascade, all it holds (the caller wakes its viewers)."""
+    db.session.execute(delete(Bin).where(Bin.id == bin_id))
+    db.session.commit()

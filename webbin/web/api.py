@@ -1,0 +1,164 @@
+"""JSON API under /api, described by the OpenAPI document at /api/openapi.json."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.exceptions import BadRequest
+
+from webbin.live.broker import get_broker
+from webbin.live.stream import parse_cursor, sock, stream
+from webbin.outbound import resend
+from webbin.receiver import bin_settings as settings
+from webbin.receiver import verification
+from webbin.storage import queries
+from webbin.storage.models import Bin, db
+from webbin.web.downloads import raw_download
+from webbin.web.openapi import openapi_document
+from webbin.web.serialize import bin_data, request_detail, request_summary, resend_data
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+MAX_LIMIT = 500
+
+
+def json_object() -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise BadRequest("The request body must be a JSON object.")
+    return data
+
+
+def optional_text(data: dict[str, Any], key: str, max_length: int) -> str | None:
+    value = data.get(key)
+    if value is not None and (not isinstance(value, str) or len(value) > max_length):
+        raise BadRequest(f"'{key}' must be a string of at most {max_length} characters, or null.")
+    return value or None
+
+
+def int_arg(name: str, default: int | None, minimum: int, maximum: int | None = None) -> int | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"'{name}' must be an integer.") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+        raise BadRequest(f"'{name}' must be {bound}.")
+    return value
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    return jsonify(openapi_document())
+
+
+@bp.post("/bins")
+def create_bin() -> tuple[Response, int]:
+    data = json_object() if request.content_length else {}
+    bin_ = Bin(name=optional_text(data, "name", 200))
+    db.session.add(bin_)
+    db.session.commit()
+    return jsonify(bin_data(bin_, 0)), 201
+
+
+@bp.get("/bins/<bin_id>")
+def get_bin(bin_id: str) -> Response:
+    bin_ = queries.get_bin(bin_id)
+    return jsonify(bin_data(bin_, queries.request_count(bin_id)))
+
+
+@bp.patch("/bins/<bin_id>")
+def update_bin(bin_id: str) -> Response:
+    bin_ = queries.get_bin(bin_id)
+    data = json_object()
+    if "name" in data:
+        bin_.name = optional_text(data, "name", 200)
+    if "resend_url" in data:
+        bin_.resend_url = optional_text(data, "resend_url", 2000)
+    try:
+        reverify = settings.apply(bin_, data)
+    except ValueError as error:
+        raise BadRequest(str(error)) from None
+    db.session.commit()
+    if reverify:
+        verification.reverify(bin_)
+    return jsonify(bin_data(bin_, queries.request_count(bin_id)))
+
+
+@bp.delete("/bins/<bin_id>")
+def delete_bin(bin_id: str) -> tuple[str, int]:
+    queries.get_bin(bin_id)
+    queries.delete_bin(bin_id)
+    get_broker(current_app).publish(bin_id)  # its live viewers see it gone
+    return "", 204
+
+
+@bp.get("/bins/<bin_id>/requests")
+def list_requests(bin_id: str) -> Response:
+    queries.get_bin(bin_id)
+    limit = int_arg("limit", current_app.config["PAGE_SIZE"], 1, MAX_LIMIT)
+    before = int_arg("before", None, 1)
+    rows = queries.page_of_requests(bin_id, before, limit)
+    return jsonify(
+        requests=[request_summary(row) for row in rows],
+        next_before=rows[-1].id if len(rows) == limit else None,
+    )
+
+
+@bp.delete("/bins/<bin_id>/requests")
+def clear_requests(bin_id: str) -> tuple[str, int]:
+    queries.get_bin(bin_id)
+    queries.clear_bin(bin_id)
+    return "", 204
+
+
+@bp.get("/bins/<bin_id>/requests/<int:request_id>")
+def get_request(bin_id: str, request_id: int) -> Response:
+    bin_ = queries.get_bin(bin_id)
+    return jsonify(request_detail(queries.get_request(bin_id, request_id), bin_))
+
+
+@bp.delete("/bins/<bin_id>/requests/<int:request_id>")
+def delete_request(bin_id: str, request_id: int) -> tuple[str, int]:
+    queries.delete_request(queries.get_request(bin_id, request_id))
+    return "", 204
+
+
+@bp.get("/bins/<bin_id>/requests/<int:request_id>/raw")
+def raw_body(bin_id: str, request_id: int) -> Response:
+    captured = queries.get_request(bin_id, request_id)
+    return raw_download(captured.body, f"request-{captured.seq}.bin")
+
+
+@bp.post("/bins/<bin_id>/requests/<int:request_id>/resend")
+def resend_request(bin_id: str, request_id: int) -> Response:
+    bin_ = queries.get_bin(bin_id)
+    captured = queries.get_request(bin_id, request_id)
+    url = optional_text(json_object(), "url", 2000) or bin_.resend_url
+    if not url:
+        raise BadRequest('Give the target as {"url": "http://localhost:3000/hook"}.')
+    bin_.resend_url = url
+    attempt = resend.resend(captured, resend.target_url(captured, url))
+    return jsonify(resend_data(attempt))
+
+
+@bp.get("/bins/<bin_id>/requests/<int:request_id>/resends")
+def list_resends(bin_id: str, request_id: int) -> Response:
+    captured = queries.get_request(bin_id, request_id)
+    return jsonify(resends=[resend_data(a) for a in queries.resend_attempts(captured.id)])
+
+
+@sock.route("/bins/<bin_id>/stream", bp=bp)
+def stream_requests(ws: Any, bin_id: str) -> None:
+    """One JSON summary per request after ``?after=<id>``, then each new one as it lands."""
+    stream(
+        ws,
+        bin_id,
+        parse_cursor(request.args.get("after")),
+        lambda row: json.dumps(request_summary(row)),
+    )

@@ -1,0 +1,339 @@
+"""Dashboard: server-rendered pages and htmx fragments for bins and their requests."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import parse_qsl
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from sqlalchemy import select
+
+from webbin.capture import endpoint as capture
+from webbin.live.broker import get_broker
+from webbin.live.stream import parse_cursor, sock, stream
+from webbin.outbound import resend
+from webbin.receiver import bin_settings as settings
+from webbin.receiver import handshakes, senders, testwebhooks, verification
+from webbin.storage import queries
+from webbin.storage.models import Bin, CapturedRequest, db
+from webbin.web import csrf
+from webbin.web.bodyview import multipart_part, render_body
+from webbin.web.curl import curl_command
+from webbin.web.downloads import raw_download
+from webbin.web.serialize import capture_url
+
+bp = Blueprint("dashboard", __name__)
+csrf.protect(bp)
+
+# The home page lists the bins this browser created, newest first, up to this many.
+REMEMBERED_BINS = 50
+
+
+def is_htmx() -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def remember_bin(bin_id: str) -> None:
+    known = [b for b in session.get("bins", []) if b != bin_id]
+    session["bins"] = [bin_id, *known][:REMEMBERED_BINS]
+
+
+def forget_bin(bin_id: str) -> None:
+    session["bins"] = [b for b in session.get("bins", []) if b != bin_id]
+
+
+@bp.get("/")
+def home() -> str:
+    ids = session.get("bins", [])
+    found = {b.id: b for b in db.session.scalars(select(Bin).where(Bin.id.in_(ids)))} if ids else {}
+    bins = [found[i] for i in ids if i in found]
+    return render_template("home.html", bins=bins)
+
+
+@bp.post("/bins")
+def create_bin() -> Response:
+    name = (request.form.get("name") or "").strip()[:200] or None
+    bin_ = Bin(name=name)
+    db.session.add(bin_)
+    db.session.commit()
+    remember_bin(bin_.id)
+    return redirect(url_for("dashboard.bin_page", bin_id=bin_.id), 303)
+
+
+def _detail_context(bin_: Bin, captured: CapturedRequest) -> dict[str, Any]:
+    return {
+        "bin": bin_,
+        "req": captured,
+        "body": render_body(
+            captured.body, captured.content_type, captured.header("Content-Encoding")
+        ),
+        "query": _query_pairs(captured.query_string),
+        "attempts": queries.resend_attempts(captured.id),
+        "verdict": verification.verdict(bin_, captured),
+        "curl": curl_command(captured, captured.url or capture_url(bin_) + captured.path),
+        "sender": senders.check(captured.remote_addr, bin_.allowed_networks),
+        "first_delivery": db.session.get(CapturedRequest, captured.duplicate_of)
+        if captured.duplicate_of
+        else None,
+    }
+
+
+def _query_pairs(query_string: str) -> list[tuple[str, str]]:
+    return parse_qsl(query_string, keep_blank_values=True, errors="replace")
+
+
+@bp.get("/bins/<bin_id>")
+def bin_page(bin_id: str) -> str:
+    bin_ = queries.get_bin(bin_id)
+    rows = queries.page_of_requests(bin_id, None, current_app.config["PAGE_SIZE"])
+    detail: dict[str, Any] = {}
+    wanted = request.args.get("r", type=int)
+    if wanted is not None:
+        detail = _detail_context(bin_, queries.get_request(bin_id, wanted))
+    return render_template(
+        "bin.html",
+        bin=bin_,
+        capture_url=capture_url(bin_),
+        rows=rows,
+        latest_id=rows[0].id if rows else 0,
+        more=len(rows) == current_app.config["PAGE_SIZE"],
+        total=queries.request_count(bin_id),
+        originals=queries.originals(rows),
+        settings=settings.view(bin_),
+        schemes=settings.scheme_names(),
+        presets=senders.presets(),
+        providers=handshakes.PROVIDERS,
+        selected=bool(detail),
+        **{k: v for k, v in detail.items() if k != "bin"},
+    )
+
+
+@bp.get("/bins/<bin_id>/rows")
+def older_rows(bin_id: str) -> str:
+    """The next page of older rows (and a new "load older" button if there are more)."""
+    bin_ = queries.get_bin(bin_id)
+    before = request.args.get("before", type=int)
+    rows = queries.page_of_requests(bin_id, before, current_app.config["PAGE_SIZE"])
+    return render_template(
+        "_rows.html",
+        bin=bin_,
+        rows=rows,
+        originals=queries.originals(rows),
+        more=len(rows) == current_app.config["PAGE_SIZE"],
+    )
+
+
+@bp.get("/bins/<bin_id>/requests/<int:request_id>")
+def request_detail(bin_id: str, request_id: int) -> str | Response:
+    if not is_htmx():
+        return redirect(url_for("dashboard.bin_page", bin_id=bin_id, r=request_id))
+    bin_ = queries.get_bin(bin_id)
+    captured = queries.get_request(bin_id, request_id)
+    return render_template("_detail.html", **_detail_context(bin_, captured))
+
+
+@bp.get("/bins/<bin_id>/requests/<int:request_id>/raw")
+def raw_body(bin_id: str, request_id: int) -> Response:
+    captured = queries.get_request(bin_id, request_id)
+    return raw_download(captured.body, f"request-{captured.seq}.bin")
+
+
+@bp.get("/bins/<bin_id>/requests/<int:request_id>/parts/<int:index>")
+def multipart_download(bin_id: str, request_id: int, index: int) -> Response:
+    captured = queries.get_request(bin_id, request_id)
+    found = multipart_part(
+        captured.body, captured.content_type, index, captured.header("Content-Encoding")
+    )
+    if found is None:
+        abort(404, description="This request has no such multipart part.")
+    _part, data = found
+    return raw_download(data, f"request-{captured.seq}-part-{index}.bin")
+
+
+@bp.post("/bins/<bin_id>/requests/<int:request_id>/delete")
+def delete_request(bin_id: str, request_id: int) -> Response | str:
+    queries.delete_request(queries.get_request(bin_id, request_id))
+    if is_htmx():
+        return render_template("_deleted.html", request_id=request_id)
+    return redirect(url_for("dashboard.bin_page", bin_id=bin_id), 303)
+
+
+@bp.post("/bins/<bin_id>/clear")
+def clear_bin(bin_id: str) -> Response:
+    queries.get_bin(bin_id)
+    queries.clear_bin(bin_id)
+    return redirect(url_for("dashboard.bin_page", bin_id=bin_id), 303)
+
+
+@bp.post("/bins/<bin_id>/delete")
+def delete_bin(bin_id: str) -> Response:
+    queries.get_bin(bin_id)
+    queries.delete_bin(bin_id)
+    get_broker(current_app).publish(bin_id)  # its live viewers see it gone
+    forget_bin(bin_id)
+    return redirect(url_for("dashboard.home"), 303)
+
+
+@bp.post("/bins/<bin_id>/requests/<int:request_id>/resend")
+def resend_request(bin_id: str, request_id: int) -> str:
+    bin_ = queries.get_bin(bin_id)
+    captured = queries.get_request(bin_id, request_id)
+    url = (request.form.get("url") or "").strip()
+    if not url:
+        return render_template(
+            "_resend_result.html", attempt=None, error="Enter a URL to send the request to."
+        )
+    bin_.resend_url = url[:2000]
+    db.session.commit()
+    attempt = resend.resend(captured, resend.target_url(captured, bin_.resend_url))
+    return render_template("_resend_result.html", attempt=attempt, error=None)
+
+
+def _apply_settings(bin_id: str, data: dict[str, Any], done: str) -> Response:
+    """Apply a settings form; flash what happened; back to the bin page."""
+    bin_ = queries.get_bin(bin_id)
+    try:
+        reverify = settings.apply(bin_, data)
+    except ValueError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+        return redirect(url_for("dashboard.bin_page", bin_id=bin_id) + "#settings", 303)
+    db.session.commit()
+    if reverify:
+        count = verification.reverify(bin_)
+        done += f" {count} captured request{'s' if count != 1 else ''} re-verified."
+    flash(done, "info")
+    return redirect(url_for("dashboard.bin_page", bin_id=bin_id), 303)
+
+
+def _lines(field: str) -> list[str]:
+    return [line.strip() for line in request.form.get(field, "").splitlines() if line.strip()]
+
+
+@bp.post("/bins/<bin_id>/settings/signature")
+def signature_settings(bin_id: str) -> Response:
+    form = request.form
+    signature: dict[str, Any] = {"scheme": form.get("scheme", "auto")}
+    secrets = _lines("secrets")
+    if secrets or form.get("clear_secrets"):
+        signature["secrets"] = secrets
+    tolerance = form.get("tolerance_seconds", "").strip()
+    if tolerance:
+        signature["tolerance_seconds"] = int(tolerance) if tolerance.isdigit() else tolerance
+    if signature["scheme"] == "generic-hmac":
+        signature["generic"] = {
+            "header": form.get("generic_header", ""),
+            "algorithm": form.get("generic_algorithm", "sha256"),
+            "encoding": form.get("generic_encoding", "hex"),
+            "prefix": form.get("generic_prefix", ""),
+        }
+    return _apply_settings(bin_id, {"signature": signature}, "Signature settings saved.")
+
+
+@bp.post("/bins/<bin_id>/settings/senders")
+def sender_settings(bin_id: str) -> Response:
+    networks = _lines("allowed_networks")
+    preset = senders.presets().get(request.form.get("preset", ""))
+    if isinstance(preset, dict):
+        networks = list(dict.fromkeys([*networks, *preset["networks"]]))
+    return _apply_settings(bin_id, {"allowed_networks": networks}, "Sender allow-list saved.")
+
+
+@bp.post("/bins/<bin_id>/settings/handshakes")
+def handshake_settings(bin_id: str) -> Response:
+    data: dict[str, Any] = {"enabled": request.form.getlist("enabled")}
+    for secret in ("meta_verify_token", "zoom_secret", "twitter_consumer_secret"):
+        value = request.form.get(secret, "").strip()
+        if value:
+            data[secret] = value
+        elif request.form.get(f"clear_{secret}"):
+            data[secret] = ""
+    return _apply_settings(bin_id, {"handshakes": data}, "Handshake replies saved.")
+
+
+@bp.post("/bins/<bin_id>/settings/response")
+def response_settings(bin_id: str) -> Response:
+    form = request.form
+    if form.get("reset"):
+        return _apply_settings(bin_id, {"response": {}}, "Responses reset to the default 200.")
+    headers = []
+    for line in _lines("headers"):
+        name, _, value = line.partition(":")
+        headers.append([name.strip(), value.strip()])
+    status, delay = form.get("status", "200").strip(), form.get("delay_ms", "0").strip() or "0"
+    try:
+        rules = json.loads(form.get("rules") or "[]")
+    except ValueError:
+        flash("Rules must be a JSON list.", "error")
+        return redirect(url_for("dashboard.bin_page", bin_id=bin_id) + "#settings", 303)
+    response = {
+        "default": {
+            "status": int(status) if status.isdigit() else status,
+            "content_type": form.get("content_type", "").strip() or "application/json",
+            "headers": headers,
+            "body": form.get("body", ""),
+            "delay_ms": int(delay) if delay.isdigit() else delay,
+        },
+        "rules": rules,
+    }
+    return _apply_settings(bin_id, {"response": response}, "Custom response saved.")
+
+
+@bp.post("/bins/<bin_id>/test-webhook")
+def send_test_webhook(bin_id: str) -> Response:
+    bin_ = queries.get_bin(bin_id)
+    try:
+        sample = testwebhooks.prepare(bin_, request.form.get("scheme", ""), capture_url(bin_))
+    except ValueError as error:
+        flash(str(error), "error")
+        return redirect(url_for("dashboard.bin_page", bin_id=bin_id), 303)
+    record = capture.make_record(
+        method="POST",
+        path=sample.path,
+        query_string="",
+        headers=sample.headers,
+        body=sample.body,
+        remote_addr="127.0.0.1",
+        url=capture_url(bin_) + sample.path,
+    )
+    bin_row = capture.find_bin(bin_.capture_token)
+    stored = capture.ingest(bin_row, record) if bin_row is not None else None
+    status = stored.decision.answer_status if stored else 404
+    added = (
+        " webbin added a test secret to the bin's signature settings."
+        if sample.added_secret
+        else ""
+    )
+    flash(f"Sent a signed {sample.title} test webhook (answered {status}).{added}", "info")
+    return redirect(url_for("dashboard.bin_page", bin_id=bin_id), 303)
+
+
+@sock.route("/bins/<bin_id>/live", bp=bp)
+def live_rows(ws: Any, bin_id: str) -> None:
+    """Rendered list rows for the bin page, as hx-ws JSON messages."""
+    bin_ = db.session.get(Bin, bin_id)
+    db.session.remove()  # no session may stay open for the life of a socket
+    if bin_ is None:
+        ws.close(reason=4404, message="no such bin")
+        return
+
+    def render(row: Any) -> str:
+        html = render_template(
+            "_row.html", bin_id=bin_id, row=row, originals=queries.originals([row])
+        )
+        db.session.remove()
+        return json.dumps({"id": row.id, "content": html})
+
+    stream(ws, bin_id, parse_cursor(request.args.get("after")), render)

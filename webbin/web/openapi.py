@@ -1,0 +1,766 @@
+"""The OpenAPI 3.1 document served at /api/openapi.json.
+
+It describes the JSON API of :mod:`webbin.api`, the capture URLs of :mod:`webbin.capture`
+and, as far as OpenAPI can, the live WebSocket stream. Response shapes follow
+:mod:`webbin.records`; every error is the ``{"error", "message"}`` object of
+:mod:`webbin.errors`. ``tests/test_openapi.py`` checks it against the app's routes and real
+responses, so a change to either side that is not mirrored here fails the tests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from webbin.config import DEFAULTS
+
+Schema = dict[str, Any]
+
+# Mirrors webbin.api.MAX_LIMIT (webbin.api imports this module, so it cannot be imported
+# here); tests/test_openapi.py checks that limit=501 is refused.
+MAX_LIMIT = 500
+
+# Methods documented for the capture URLs. The capture rules accept every method (PURGE and
+# other extension methods too), but OpenAPI can only name these.
+CAPTURE_METHODS = ("get", "post", "put", "patch", "delete", "options", "head", "trace")
+
+DESCRIPTION = """\
+webbin captures any HTTP request sent to a bin's capture URL, byte-exact, and shows it live.
+
+**Capture.** Point a webhook provider at a bin's `capture_url` (`/c/{capture_token}`, plus
+any sub-path and query string). Every method and body is stored as sent; the answer is
+`200 {"ok": true, "id": <id>, "seq": <seq>}`. The capture token only allows sending
+requests: reading a bin needs its `id`.
+
+**Access.** The JSON API has no authentication and uses no cookies: a bin's `id` is the
+capability that reads, changes and deletes it, so keep it secret.
+
+**Errors.** Every error under `/api/` and `/c/` is a JSON object
+`{"error": "<snake_case code>", "message": "<readable text>"}`.
+
+**Paging.** `GET /api/bins/{id}/requests` lists newest first; pass the answer's
+`next_before` as `before` to get the next (older) page, until it is `null`.
+
+**Live stream (WebSocket).** `GET /api/bins/{id}/stream?after={rid}` upgrades to a WebSocket
+(OpenAPI has no WebSocket type; see `x-websocket` on that path). The server sends one text
+message per captured request, each a JSON `RequestSummary`: first every stored request with
+an id greater than `after` (default 0, that is all of them), oldest first, then each new one
+as it arrives. Clients send nothing. To resume after a disconnect, reconnect with `after` set
+to the last id received: nothing is missed or repeated. If the bin does not exist or is
+deleted, the server closes the socket with code 4404. A handshake whose `Origin` is another
+site is refused with 403.
+"""
+
+
+# --- schema helpers ---------------------------------------------------------------------
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable(schema: Schema) -> Schema:
+    """``schema`` or null (JSON Schema 2020-12 style, as OpenAPI 3.1 uses)."""
+    return {**schema, "type": [schema["type"], "null"]}
+
+
+def _string(description: str, **extra: Any) -> Schema:
+    return {"type": "string", "description": description, **extra}
+
+
+def _integer(description: str, **extra: Any) -> Schema:
+    return {"type": "integer", "description": description, **extra}
+
+
+def _timestamp(description: str) -> Schema:
+    return _string(f"{description} (RFC 3339, UTC, with microseconds).", format="date-time")
+
+
+def _base64(description: str) -> Schema:
+    return _string(description, format="byte", contentEncoding="base64")
+
+
+def _object(description: str, properties: dict[str, Schema]) -> Schema:
+    """An object whose listed properties are always all present."""
+    return {
+        "type": "object",
+        "description": description,
+        "properties": properties,
+        "required": list(properties),
+    }
+
+
+def _headers_list(description: str) -> Schema:
+    return {
+        "type": "array",
+        "description": description,
+        "items": {
+            "type": "array",
+            "description": "One header as [name, value].",
+            "prefixItems": [{"type": "string"}, {"type": "string"}],
+            "items": False,
+            "minItems": 2,
+            "maxItems": 2,
+        },
+    }
+
+
+# --- component schemas ------------------------------------------------------------------
+
+
+def _request_summary_properties() -> dict[str, Schema]:
+    return {
+        "id": _integer(
+            "Request id, unique across the server; grows in arrival order within a bin, so it "
+            "is the cursor for `before` (paging) and `after` (live stream).",
+            minimum=1,
+        ),
+        "seq": _integer("Number of the request within its bin: 1, 2, 3, ...", minimum=1),
+        "method": _string("HTTP method as sent, e.g. POST."),
+        "path": _string(
+            "Path after the capture URL, percent-escapes kept as sent; `/` for the bare URL."
+        ),
+        "query_string": _string("Query string as sent, without the `?`; empty if none."),
+        "content_type": _nullable(_string("The Content-Type header, or null if absent.")),
+        "size": _integer("Body size in bytes.", minimum=0),
+        "received_at": _timestamp("When the request was stored"),
+        "remote_addr": _nullable(
+            _string(
+                "Client address: the connection's peer, or the X-Forwarded-For address a "
+                "trusted proxy vouches for; null if unknown."
+            )
+        ),
+        "signature_status": _nullable(
+            _string("Signature verdict under the bin's current settings.", enum=_STATUSES)
+        ),
+        "signature_scheme": _nullable(
+            _string("Scheme that judged the signature (`auto` when none was detected).")
+        ),
+        "handshake": _nullable(
+            _string("Provider whose handshake webbin answered (slack, meta, ...), or null.")
+        ),
+        "response_status": _nullable(_integer("Status webbin answered the sender with.")),
+        "duplicate_of": _nullable(
+            _integer("Id of the first delivery this request repeats, or null.", minimum=1)
+        ),
+        "delivery_attempt": _integer(
+            "1 for a first delivery, 2 for its first retry, ...", minimum=1
+        ),
+        "delivery_key_source": _nullable(
+            _string("What identified the delivery: a header name, an event id or `identical body`.")
+        ),
+    }
+
+
+_STATUSES = ["valid", "stale", "invalid", "unsigned", "unverified"]
+
+
+def _settings_properties() -> dict[str, Schema]:
+    """A bin's settings as the API shows them: secrets only as masked hints."""
+    spec = _object(
+        "One answer.",
+        {
+            "status": _integer("HTTP status.", minimum=100, maximum=599),
+            "content_type": _string("Content type (HTML, SVG and XML are served as text)."),
+            "headers": _headers_list("Extra headers (cookies and CSP are dropped)."),
+            "body": _string("Body text."),
+            "delay_ms": _integer("Delay before answering.", minimum=0, maximum=30000),
+        },
+    )
+    return {
+        "signature": _object(
+            "Signature verification settings.",
+            {
+                "scheme": _string("`auto` or a scheme name such as `github`, `stripe`."),
+                "secrets": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "Masked hints of the saved secrets (write-only).",
+                },
+                "tolerance_seconds": _integer("Replay window for timestamps.", minimum=1),
+                "generic": {
+                    "type": ["object", "null"],
+                    "description": "generic-hmac's header, algorithm, encoding and prefix.",
+                },
+            },
+        ),
+        "allowed_networks": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Sender allow-list (CIDRs); empty means not checked.",
+        },
+        "handshakes": {
+            "type": "object",
+            "description": "`enabled` providers and, per secret, `<name>_set` booleans.",
+        },
+        "response": _object(
+            "Custom responses.",
+            {
+                "default": {**spec, "type": ["object", "null"]},
+                "rules": {
+                    "type": "array",
+                    "items": _object(
+                        "First matching rule wins.",
+                        {
+                            "method": _nullable(_string("Method, or null for any.")),
+                            "path": _nullable(_string("Path glob, or null for any.")),
+                            "response": spec,
+                        },
+                    ),
+                },
+            },
+        ),
+    }
+
+
+def _verdict() -> Schema:
+    return _object(
+        "A signature verdict, explained.",
+        {
+            "scheme": _string("Scheme that judged it."),
+            "status": _string("The verdict.", enum=_STATUSES),
+            "reason": _string("One plain sentence."),
+            "headers_read": {"type": "array", "items": {"type": "string"}},
+            "construction": _nullable(_string("How the signed payload is built.")),
+            "received": {"type": "array", "items": {"type": "string"}},
+            "expected": _nullable(_string("Expected signature under the first secret.")),
+            "timestamp": _nullable(_integer("Signed timestamp (seconds).")),
+            "age_seconds": _nullable({"type": "number", "description": "Age at arrival."}),
+            "hint": _nullable(_string("A likely mistake, in plain words.")),
+        },
+    )
+
+
+def _schemas() -> dict[str, Schema]:
+    summary = _request_summary_properties()
+    return {
+        "Error": _object(
+            "Every error answer of the API and the capture URLs.",
+            {
+                "error": _string(
+                    "Machine-readable code: the HTTP status name in snake_case "
+                    "(`bad_request`, `not_found`, ...) or `body_too_large`.",
+                    examples=["not_found"],
+                ),
+                "message": _string(
+                    "What went wrong, for people.", examples=["No bin with this id."]
+                ),
+            },
+        ),
+        "Bin": _object(
+            "A bin: a capture URL and the requests sent to it.",
+            {
+                "id": _string("Secret id that addresses the bin in the API and the dashboard."),
+                "name": _nullable(_string("Optional label.", maxLength=200)),
+                "capture_url": _string(
+                    "Absolute URL to give to webhook providers (`/c/{capture_token}`); "
+                    "anything sent to it, or below it, is captured.",
+                    format="uri",
+                ),
+                "dashboard_url": _string("Absolute URL of the bin's dashboard page.", format="uri"),
+                "created_at": _timestamp("When the bin was created"),
+                "resend_url": _nullable(
+                    _string("Last resend target, offered as the default next time.", maxLength=2000)
+                ),
+                "request_count": _integer("Number of requests stored in the bin.", minimum=0),
+                **_settings_properties(),
+            },
+        ),
+        "RequestSummary": _object("A captured request without its headers and body.", summary),
+        "RequestDetail": _object(
+            "A captured request with its headers and exact body.",
+            {
+                **summary,
+                "headers": _headers_list("Request headers in arrival order, repeats kept."),
+                "body_base64": _base64("The exact body bytes, base64-encoded."),
+                "body_text": _nullable(
+                    _string("The body decoded as UTF-8, or null if it is not valid UTF-8.")
+                ),
+                "url": _string("The URL as the sender used it (what URL-signed schemes sign)."),
+                "signature": _verdict(),
+                "sender": _object(
+                    "Sender address check against the bin's allow-list.",
+                    {
+                        "status": _string("Outcome.", enum=["allowed", "denied", "unchecked"]),
+                        "network": _nullable(_string("The allowed network that matched.")),
+                        "reason": _string("One plain sentence."),
+                    },
+                ),
+            },
+        ),
+        "RequestPage": _object(
+            "One page of a bin's requests, newest first.",
+            {
+                "requests": {"type": "array", "items": _ref("RequestSummary")},
+                "next_before": _nullable(
+                    _integer(
+                        "Pass as `before` to get the next, older page; null when this page "
+                        "was not full (there is no more).",
+                        minimum=1,
+                    )
+                ),
+            },
+        ),
+        "ResendResult": _object(
+            "One attempt to resend a captured request, and the target's answer. A failed "
+            "attempt (`error` set) is still a result: the API answers 200 with it.",
+            {
+                "id": _integer("Attempt id.", minimum=1),
+                "url": _string("The URL the request was sent to (placeholders replaced)."),
+                "created_at": _timestamp("When the attempt was made"),
+                "status": _nullable(
+                    _integer("HTTP status of the answer; null if no response head arrived.")
+                ),
+                "reason": _nullable(_string("Reason phrase of the answer, or null.")),
+                "headers": _headers_list("Response headers in order, repeats kept."),
+                "body_text": _nullable(
+                    _string("Response body as UTF-8 text; null if it is not valid UTF-8.")
+                ),
+                "body_base64": _nullable(
+                    _base64("Response body base64-encoded, set only when `body_text` is null.")
+                ),
+                "truncated": {
+                    "type": "boolean",
+                    "description": "True if the response body was longer than the server "
+                    "keeps and was cut.",
+                },
+                "elapsed_ms": {
+                    "type": "number",
+                    "minimum": 0,
+                    "description": "Milliseconds the attempt took.",
+                },
+                "error": _nullable(_string("Why the exchange did not complete, or null.")),
+                "error_kind": _nullable(
+                    _string(
+                        "Class of `error`, or null: invalid_url, invalid_request, blocked, "
+                        "dns, refused, timeout, tls, too_large or other."
+                    )
+                ),
+            },
+        ),
+        "ResendList": _object(
+            "A request's resend attempts, newest first.",
+            {"resends": {"type": "array", "items": _ref("ResendResult")}},
+        ),
+        "CaptureResult": _object(
+            "Answer to a captured request.",
+            {
+                "ok": {"const": True},
+                "id": _integer(
+                    "The stored request's `id`, as API URLs and `?after=` take it.", minimum=1
+                ),
+                "seq": _integer("The stored request's number in its bin (#1, #2, ...).", minimum=1),
+            },
+        ),
+    }
+
+
+# --- parameters, bodies and responses ---------------------------------------------------
+
+
+def _path_param(name: str, description: str, schema: Schema) -> Schema:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": schema,
+    }
+
+
+def _query_param(name: str, description: str, schema: Schema) -> Schema:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema,
+    }
+
+
+def _param_ref(name: str) -> Schema:
+    return {"$ref": f"#/components/parameters/{name}"}
+
+
+def _parameters() -> dict[str, Schema]:
+    return {
+        "BinId": _path_param("id", "The bin's id.", {"type": "string"}),
+        "RequestId": _path_param(
+            "rid", "The request's `id` (not its `seq`).", {"type": "integer", "minimum": 1}
+        ),
+        "CaptureToken": _path_param(
+            "capture_token", "The token in the bin's `capture_url`.", {"type": "string"}
+        ),
+    }
+
+
+def _json(schema: Schema) -> dict[str, Schema]:
+    return {"application/json": {"schema": schema}}
+
+
+def _response(description: str, schema_name: str | None = None) -> Schema:
+    response: Schema = {"description": description}
+    if schema_name is not None:
+        response["content"] = _json(_ref(schema_name))
+    return response
+
+
+def _json_body(description: str, properties: dict[str, Schema], required: bool = True) -> Schema:
+    return {
+        "required": required,
+        "description": description,
+        "content": _json(
+            {
+                "type": "object",
+                "description": "Unknown keys are ignored; an empty string counts as null.",
+                "properties": properties,
+            }
+        ),
+    }
+
+
+ERROR_DESCRIPTIONS = {
+    "400": "The body is not a JSON object, or a field or query parameter is invalid.",
+    "403": "Refused: the WebSocket handshake came from a page on another site.",
+    "404": "No bin with this id, or no request with this id in the bin.",
+    "413": "The body is larger than the server's limit (MAX_BODY_BYTES); nothing was stored.",
+    "429": "Too many requests from this client (or to this bin, or probes of unknown ids); "
+    "the Retry-After header says when to try again.",
+    "503": "The database is unavailable or locked; nothing was changed. Retry after the "
+    "Retry-After header's seconds.",
+    "508": "A resend that came back to a bin it already passed through (a resend loop); "
+    "not stored.",
+}
+
+
+def _error_responses(*codes: int, **descriptions: str) -> dict[str, Schema]:
+    """Error responses for ``codes``; ``descriptions`` overrides by ``_<code>=...``."""
+    return {
+        str(code): _response(descriptions.get(f"_{code}", ERROR_DESCRIPTIONS[str(code)]), "Error")
+        for code in codes
+    }
+
+
+def _no_content(description: str) -> Schema:
+    return {"204": _response(description)}
+
+
+def _operation(
+    operation_id: str,
+    summary: str,
+    responses: dict[str, Schema],
+    *,
+    tag: str,
+    description: str | None = None,
+    parameters: list[Schema] | None = None,
+    body: Schema | None = None,
+) -> Schema:
+    operation: Schema = {"operationId": operation_id, "summary": summary, "tags": [tag]}
+    if description:
+        operation["description"] = description
+    if parameters:
+        operation["parameters"] = parameters
+    if body is not None:
+        operation["requestBody"] = body
+    # Every operation can meet the rate limits and a storage outage.
+    operation["responses"] = {**responses, **_error_responses(429, 503)}
+    return operation
+
+
+# --- paths ------------------------------------------------------------------------------
+
+
+def _name_field() -> Schema:
+    return _nullable(_string("Label for the bin; null or empty removes it.", maxLength=200))
+
+
+def _api_paths() -> dict[str, Schema]:
+    bin_id = [_param_ref("BinId")]
+    request_ids = [_param_ref("BinId"), _param_ref("RequestId")]
+    return {
+        "/api/openapi.json": {
+            "get": _operation(
+                "getOpenApiDocument",
+                "This OpenAPI document",
+                {"200": {"description": "The document.", "content": _json({"type": "object"})}},
+                tag="meta",
+            )
+        },
+        "/api/bins": {
+            "post": _operation(
+                "createBin",
+                "Create a bin",
+                {"201": _response("The new bin.", "Bin"), **_error_responses(400)},
+                tag="bins",
+                description="The body is optional; without one the bin has no name.",
+                body=_json_body("The new bin's fields.", {"name": _name_field()}, required=False),
+            )
+        },
+        "/api/bins/{id}": {
+            "parameters": bin_id,
+            "get": _operation(
+                "getBin",
+                "Get a bin",
+                {"200": _response("The bin.", "Bin"), **_error_responses(404)},
+                tag="bins",
+            ),
+            "patch": _operation(
+                "updateBin",
+                "Change a bin's name, resend URL or settings",
+                {"200": _response("The changed bin.", "Bin"), **_error_responses(400, 404)},
+                tag="bins",
+                description="Only the keys present are changed.",
+                body=_json_body(
+                    "Fields to change.",
+                    {
+                        "name": _name_field(),
+                        "resend_url": _nullable(
+                            _string(
+                                "Default resend target; null or empty removes it.",
+                                maxLength=2000,
+                            )
+                        ),
+                        "signature": {
+                            "type": "object",
+                            "description": "`scheme`, `secrets` (write-only list), "
+                            "`tolerance_seconds`, `generic` (generic-hmac: `header`, "
+                            "`algorithm`, `encoding`, `prefix`). Changing them re-verifies "
+                            "every stored request.",
+                        },
+                        "allowed_networks": {"type": "array", "items": {"type": "string"}},
+                        "handshakes": {
+                            "type": "object",
+                            "description": "`enabled` (list of slack, meta, graph, zoom, "
+                            "dropbox, twitter), `meta_verify_token`, `zoom_secret`, "
+                            "`twitter_consumer_secret` (write-only; empty string clears).",
+                        },
+                        "response": {
+                            "type": "object",
+                            "description": "`default` answer and `rules` by method and path.",
+                        },
+                    },
+                ),
+            ),
+            "delete": _operation(
+                "deleteBin",
+                "Delete a bin and everything in it",
+                {**_no_content("Deleted; live streams of the bin close."), **_error_responses(404)},
+                tag="bins",
+            ),
+        },
+        "/api/bins/{id}/requests": {
+            "parameters": bin_id,
+            "get": _operation(
+                "listRequests",
+                "List a bin's requests, newest first",
+                {"200": _response("One page.", "RequestPage"), **_error_responses(400, 404)},
+                tag="requests",
+                parameters=[
+                    _query_param(
+                        "limit",
+                        f"Page size (default: the server's PAGE_SIZE, {DEFAULTS['PAGE_SIZE']} "
+                        "unless configured).",
+                        {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+                    ),
+                    _query_param(
+                        "before",
+                        "Only requests with an id lower than this: the previous page's "
+                        "`next_before`.",
+                        {"type": "integer", "minimum": 1},
+                    ),
+                ],
+            ),
+            "delete": _operation(
+                "clearRequests",
+                "Delete all of a bin's requests",
+                {**_no_content("Cleared; the bin stays."), **_error_responses(404)},
+                tag="requests",
+            ),
+        },
+        "/api/bins/{id}/requests/{rid}": {
+            "parameters": request_ids,
+            "get": _operation(
+                "getRequest",
+                "Get a request with headers and body",
+                {"200": _response("The request.", "RequestDetail"), **_error_responses(404)},
+                tag="requests",
+            ),
+            "delete": _operation(
+                "deleteRequest",
+                "Delete a request",
+                {**_no_content("Deleted."), **_error_responses(404)},
+                tag="requests",
+            ),
+        },
+        "/api/bins/{id}/requests/{rid}/raw": {
+            "parameters": request_ids,
+            "get": _operation(
+                "getRequestBody",
+                "Download a request's exact body",
+                {
+                    "200": {
+                        "description": "The body bytes as an attachment "
+                        "`request-<seq>.bin`, never rendered by a browser.",
+                        "headers": {
+                            "Content-Disposition": {
+                                "description": 'attachment; filename="request-<seq>.bin"',
+                                "schema": {"type": "string"},
+                            },
+                            "X-Content-Type-Options": {
+                                "description": "nosniff",
+                                "schema": {"type": "string"},
+                            },
+                            "Content-Security-Policy": {
+                                "description": "sandbox; default-src 'none'",
+                                "schema": {"type": "string"},
+                            },
+                        },
+                        "content": {"application/octet-stream": {}},
+                    },
+                    **_error_responses(404),
+                },
+                tag="requests",
+            ),
+        },
+        "/api/bins/{id}/requests/{rid}/resend": {
+            "parameters": request_ids,
+            "post": _operation(
+                "resendRequest",
+                "Send a captured request again",
+                {
+                    "200": _response(
+                        "The attempt, also when the target could not be reached (see `error`).",
+                        "ResendResult",
+                    ),
+                    **_error_responses(
+                        400,
+                        404,
+                        _400="The body is not a JSON object, `url` is invalid, or no `url` was "
+                        "given and the bin has no `resend_url`.",
+                    ),
+                },
+                tag="resend",
+                description="Sends the same method, headers (less hop-by-hop ones, Host and "
+                "Content-Length) and exact body to `url`, records the attempt and remembers "
+                "`url` as the bin's `resend_url`.",
+                body=_json_body(
+                    "Where to send it; `{}` uses the bin's `resend_url`.",
+                    {
+                        "url": _nullable(
+                            _string(
+                                "Target URL (http or https). `{path}` and `{query}` in it are "
+                                "replaced by the captured path and `?query`.",
+                                maxLength=2000,
+                                examples=["http://localhost:3000{path}{query}"],
+                            )
+                        )
+                    },
+                ),
+            ),
+        },
+        "/api/bins/{id}/requests/{rid}/resends": {
+            "parameters": request_ids,
+            "get": _operation(
+                "listResends",
+                "List a request's resend attempts, newest first",
+                {"200": _response("The attempts.", "ResendList"), **_error_responses(404)},
+                tag="resend",
+            ),
+        },
+        "/api/bins/{id}/stream": {
+            "parameters": bin_id,
+            "x-websocket": {
+                "protocol": "websocket",
+                "direction": "server-to-client",
+                "query": {"after": "request id to replay after (default 0: everything)"},
+                "message": {"format": "text, one JSON object", "schema": _ref("RequestSummary")},
+                "close_codes": {"4404": "no such bin (or it was deleted)"},
+            },
+            "get": _operation(
+                "streamRequests",
+                "Live stream of a bin's requests (WebSocket)",
+                {
+                    "101": {
+                        "description": "Switching Protocols: the WebSocket is open. Each "
+                        "message is one JSON `RequestSummary`: first those with id > `after`, "
+                        "oldest first, then each new request as it is captured. Closed with "
+                        "code 4404 if the bin does not exist or is deleted.",
+                    },
+                    **_error_responses(403),
+                },
+                tag="requests",
+                description="A WebSocket endpoint (`ws://` or `wss://` on this host); a plain "
+                "HTTP GET without the upgrade handshake is not supported.",
+                parameters=[
+                    _query_param(
+                        "after",
+                        "Replay stored requests with an id greater than this first "
+                        "(invalid or negative values count as 0).",
+                        {"type": "integer", "minimum": 0, "default": 0},
+                    ),
+                ],
+            ),
+        },
+    }
+
+
+def _capture_operations(operation_prefix: str, parameters: list[Schema]) -> Schema:
+    operations: Schema = {"parameters": parameters}
+    for method in CAPTURE_METHODS:
+        operations[method] = _operation(
+            f"{operation_prefix}{method.capitalize()}",
+            f"Capture a {method.upper()} request",
+            {
+                "200": _response("Stored.", "CaptureResult"),
+                **_error_responses(404, 413, 508, _404="No bin has this capture token."),
+            },
+            tag="capture",
+            body={
+                "required": False,
+                "description": "Any body of any type; stored byte-exact.",
+                "content": {"*/*": {}},
+            },
+        )
+    return operations
+
+
+def _capture_paths() -> dict[str, Schema]:
+    return {
+        "/c/{capture_token}": _capture_operations("capture", [_param_ref("CaptureToken")]),
+        "/c/{capture_token}/{path}": _capture_operations(
+            "captureSubPath",
+            [
+                _param_ref("CaptureToken"),
+                _path_param(
+                    "path",
+                    "Any sub-path, slashes included (OpenAPI cannot express a multi-segment "
+                    "parameter); stored as the request's `path`. A trailing slash alone "
+                    "(`/c/{capture_token}/`) is captured too.",
+                    {"type": "string"},
+                ),
+            ],
+        ),
+    }
+
+
+def openapi_document() -> dict[str, Any]:
+    """The whole document, freshly built (callers may change their copy)."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "webbin",
+            "version": "0.1.0",
+            "summary": "Self-hosted webhook inspector: capture, inspect, stream, resend.",
+            "description": DESCRIPTION,
+            "license": {"name": "MIT", "identifier": "MIT"},
+        },
+        "servers": [{"url": "/", "description": "The host serving this document."}],
+        "tags": [
+            {"name": "bins", "description": "Create, read, change and delete bins."},
+            {"name": "requests", "description": "Captured requests of a bin."},
+            {"name": "resend", "description": "Replay a captured request to another URL."},
+            {"name": "capture", "description": "The URLs webhook providers send to."},
+            {"name": "meta", "description": "This document."},
+        ],
+        "paths": {**_api_paths(), **_capture_paths()},
+        "components": {"schemas": _schemas(), "parameters": _parameters()},
+    }
