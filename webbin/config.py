@@ -298,7 +298,7 @@ def read(overrides: dict[str, Any] | None = None) -> Settings:
 
 
 def _explain(error: Any, given: dict[str, Any]) -> str:
-    """``WEBBIN_PAGE_SIZE='fifty': expected a whole number from 1 to 500``."""
+    """``WEBBIN_PAGE_SIZE='0': expected a whole number, from 1 to 500``."""
     loc = error["loc"]
     name = next((n for n in FIELDS if n == loc[0] or env_name(n) == loc[0]), str(loc[0]))
     if name not in FIELDS:

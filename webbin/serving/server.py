@@ -74,7 +74,9 @@ class WebbinServer(BaseApplication):
         return app
 
 
-def options(host: str, port: int, workers: int = 1, settings: Settings | None = None) -> dict[str, Any]:
+def options(
+    host: str, port: int, workers: int = 1, settings: Settings | None = None
+) -> dict[str, Any]:
     """gunicorn's settings for webbin; the size limits and trusted proxies from ``settings``."""
     settings = settings or config.read()
     return {
