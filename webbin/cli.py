@@ -1,24 +1,58 @@
-"""The ``webbin`` command."""
+"""The ``webbin`` command.
+
+A wrong setting or a port that cannot be had ends the command with one line on stderr (no
+traceback): status 2 for configuration, 1 for the port.
+"""
 
 from __future__ import annotations
 
 import argparse
-import os
+import sys
+from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
+
+from webbin.config import ConfigError
+
+
+def _version() -> str:
+    try:
+        return version("webbin")
+    except PackageNotFoundError:  # running from a checkout that was never installed
+        return "unknown"
+
+
+def _bounded(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` (to ``high``)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low or (high is not None and value > high):
+            bound = f"from {low} to {high}" if high is not None else f"at least {low}"
+            raise argparse.ArgumentTypeError(f"{value} is not {bound}")
+        return value
+
+    return parse
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="webbin", description="A self-hosted webhook inspector.")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"webbin {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve = commands.add_parser(
         "serve", help="run the web server (creates the database on first start)"
     )
-    serve.add_argument("--host", default=os.environ.get("WEBBIN_HOST", "127.0.0.1"))
-    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
+    serve.add_argument("--host", help="address to bind (default: WEBBIN_HOST or 127.0.0.1)")
+    serve.add_argument(
+        "--port", type=_bounded(1, 65535), help="port to bind (default: PORT or 8080)"
+    )
     serve.add_argument(
         "--workers",
-        type=int,
-        default=int(os.environ.get("WEBBIN_WORKERS", "1")),
-        help="worker processes; live updates cross processes within STREAM_POLL_SECONDS",
+        type=_bounded(1),
+        help="worker processes (default: WEBBIN_WORKERS or 1); live updates cross processes "
+        "within STREAM_POLL_SECONDS",
     )
     commands.add_parser(
         "prune",
@@ -27,10 +61,28 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
 
-    if args.command == "serve":
-        from webbin.serving.server import serve as run
+    if args.command is None:
+        parser.print_help()
+        return
+    try:
+        run(args)
+    except ConfigError as error:
+        for line in str(error).splitlines():
+            print(f"webbin: {line}", file=sys.stderr)
+        sys.exit(2)
 
-        run(args.host, args.port, args.workers)
+
+def run(args: argparse.Namespace) -> None:
+    """Carry out the parsed command."""
+    if args.command == "serve":
+        from webbin.serving.server import CannotListen
+        from webbin.serving.server import serve as run_server
+
+        try:
+            run_server(args.host, args.port, args.workers)
+        except CannotListen as error:
+            print(f"webbin: {error}", file=sys.stderr)
+            sys.exit(1)
     elif args.command == "prune":
         from webbin import create_app
         from webbin.storage.retention import prune

@@ -271,3 +271,85 @@ def test_resend_to_a_closed_port_reports_the_error(server):
     assert result["status"] is None
     assert result["error_kind"] == "refused"
     assert "refused" in result["error"].lower()
+
+
+# --- the command: help, version, a port that is taken, settings handed to gunicorn ---------
+
+
+def test_webbin_without_a_command_prints_the_help(capsys):
+    from webbin.cli import main
+
+    main([])  # returns: exit status 0
+    out = capsys.readouterr()
+    assert out.out.startswith("usage: webbin")
+    assert "serve" in out.out and "prune" in out.out
+    assert out.err == ""
+
+
+def test_webbin_version_is_the_package_version(capsys):
+    from importlib.metadata import version
+
+    from webbin.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out == f"webbin {version('webbin')}\n"
+
+
+def test_a_taken_port_is_named_with_a_way_out(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        finished = subprocess.run(
+            [sys.executable, "-m", "webbin.cli", "serve", "--port", str(port)],
+            env={**os.environ, "WEBBIN_DATA_DIR": str(tmp_path)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert finished.returncode == 1
+    assert finished.stderr == (
+        f"webbin: port {port} on 127.0.0.1 is already in use; pick another with --port\n"
+    )
+    assert "Retrying" not in finished.stdout + finished.stderr
+
+
+def test_gunicorn_gets_the_typed_settings(monkeypatch):
+    from gunicorn.config import Config
+
+    from webbin.serving import server
+
+    monkeypatch.setenv("WEBBIN_MAX_HEADER_FIELDS", "7")
+    monkeypatch.setenv("WEBBIN_MAX_REQUEST_LINE_BYTES", "4000")
+    # Host bits set: accepted as the network, which gunicorn's strict parser would refuse.
+    monkeypatch.setenv("WEBBIN_TRUSTED_PROXIES", "10.1.2.3/8, ::1")
+    options = server.options("127.0.0.1", 8080)
+    assert options["limit_request_fields"] == 7
+    assert options["limit_request_line"] == 4000
+    assert options["forwarded_allow_ips"] == "10.0.0.0/8,::1/128"
+    cfg = Config()
+    cfg.set("forwarded_allow_ips", options["forwarded_allow_ips"])
+    assert cfg.forwarded_allow_ips == ["10.0.0.0/8", "::1/128"]
+
+
+def test_serve_takes_host_port_and_workers_from_the_settings(monkeypatch):
+    from webbin.serving import server
+
+    ran = []
+    monkeypatch.setattr(server.WebbinServer, "run", lambda self: ran.append(self.options))
+    monkeypatch.setenv("WEBBIN_PROFILE", "local")  # serve() sets it when unset; keep it ours
+    monkeypatch.setenv("WEBBIN_HOST", "127.0.0.2")
+    monkeypatch.setenv("PORT", "8123")
+    monkeypatch.setenv("WEBBIN_WORKERS", "3")
+    server.serve()
+    server.serve("127.0.0.3", 9000, 2)  # the command line wins
+    assert [(o["bind"], o["workers"]) for o in ran] == [
+        ("127.0.0.2:8123", 3),
+        ("127.0.0.3:9000", 2),
+    ]

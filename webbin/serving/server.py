@@ -11,13 +11,16 @@ Two gunicorn-specific pieces make capture exact:
 
 from __future__ import annotations
 
-import json
+import errno
 import os
+import socket
 import threading
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from webbin import config
+from webbin.config import Settings
 from webbin.outbound.policy import for_bind_host
 
 # Greenlet-local once gevent has patched threading (it has, in a gevent worker).
@@ -52,6 +55,12 @@ class WebbinServer(BaseApplication):
         for key, value in self.options.items():
             self.cfg.set(key, value)
 
+    def run(self) -> None:
+        for address in self.cfg.address:
+            if isinstance(address, tuple):  # a TCP (host, port), not a unix socket
+                check_bind(str(address[0]), int(address[1]))
+        super().run()
+
     def load(self) -> Any:
         # Built here, inside the worker, after gevent has patched the standard library.
         from webbin import create_app
@@ -65,7 +74,11 @@ class WebbinServer(BaseApplication):
         return app
 
 
-def options(host: str, port: int, workers: int = 1) -> dict[str, Any]:
+def options(
+    host: str, port: int, workers: int = 1, settings: Settings | None = None
+) -> dict[str, Any]:
+    """gunicorn's settings for webbin; the size limits and trusted proxies from ``settings``."""
+    settings = settings or config.read()
     return {
         "bind": f"{host}:{port}",
         # gunicorn's gevent worker, answering its size-limit refusals in webbin's JSON shape.
@@ -84,28 +97,50 @@ def options(host: str, port: int, workers: int = 1) -> dict[str, Any]:
         # Capture tokens, bin ids and query strings never reach the logs.
         "logger_class": "webbin.serving.accesslog.RedactingLogger",
         # Bounded request heads: 431 past these header limits, 414 past the request line.
-        "limit_request_fields": int(setting("MAX_HEADER_FIELDS")),
-        "limit_request_field_size": int(setting("MAX_HEADER_FIELD_BYTES")),
-        "limit_request_line": int(setting("MAX_REQUEST_LINE_BYTES")),
+        "limit_request_fields": settings.MAX_HEADER_FIELDS,
+        "limit_request_field_size": settings.MAX_HEADER_FIELD_BYTES,
+        "limit_request_line": settings.MAX_REQUEST_LINE_BYTES,
         # Only configured proxies may set the scheme (X-Forwarded-Proto); none by default.
-        "forwarded_allow_ips": str(setting("TRUSTED_PROXIES")),
+        "forwarded_allow_ips": ",".join(str(n) for n in settings.TRUSTED_PROXIES),
     }
 
 
-def setting(name: str) -> Any:
-    """A setting the server needs before any app exists: ``WEBBIN_<name>`` or its default."""
-    from webbin.config import DEFAULTS
-
-    raw = os.environ.get(f"WEBBIN_{name}")
-    if raw is None:
-        return DEFAULTS[name]
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw
+class CannotListen(OSError):
+    """The address to bind is taken (or not ours to take); the message says what to do."""
 
 
-def serve(host: str, port: int, workers: int = 1, app_config: dict[str, Any] | None = None) -> None:
+def check_bind(host: str, port: int) -> None:
+    """Bind ``host:port`` once, as gunicorn will, and say plainly why it cannot be had.
+
+    gunicorn itself logs "Connection in use" and retries for five seconds before giving up.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn does
+        try:
+            probe.bind((host.removeprefix("[").removesuffix("]"), port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise CannotListen(
+                    f"port {port} on {host} is already in use; pick another with --port"
+                ) from None
+            reason = error.strerror or str(error)
+            raise CannotListen(f"cannot listen on port {port} on {host}: {reason}") from None
+
+
+def serve(
+    host: str | None = None,
+    port: int | None = None,
+    workers: int | None = None,
+    app_config: dict[str, Any] | None = None,
+) -> None:
+    """Run gunicorn. Host, port and workers default to ``WEBBIN_HOST``, ``PORT`` and
+    ``WEBBIN_WORKERS``. The settings are read here first, so a wrong value stops the server
+    with :class:`webbin.config.ConfigError` before any worker starts, and so does a taken
+    port (:class:`CannotListen`)."""
+    settings = config.read(app_config)
+    host = host or settings.HOST
+    port = port or settings.PORT
     # Unless told otherwise: a loopback server is a local tool, anything else faces strangers.
     os.environ.setdefault("WEBBIN_PROFILE", for_bind_host(host))
-    WebbinServer(options(host, port, workers), app_config).run()
+    WebbinServer(options(host, port, workers or settings.WORKERS, settings), app_config).run()
