@@ -75,11 +75,12 @@ def main(argv: list[str] | None = None) -> None:
 def run(args: argparse.Namespace) -> None:
     """Carry out the parsed command."""
     if args.command == "serve":
+        from webbin import create_app  # built later, in each worker
         from webbin.serving.server import CannotListen
         from webbin.serving.server import serve as run_server
 
         try:
-            run_server(args.host, args.port, args.workers)
+            run_server(create_app, args.host, args.port, args.workers)
         except CannotListen as error:
             print(f"webbin: {error}", file=sys.stderr)
             sys.exit(1)

@@ -16,6 +16,8 @@ from helpers import capture_path, raw_http
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
+from webbin import create_app
+
 
 def api(server, path: str, method: str = "GET", body: dict | None = None) -> dict:
     data = None if body is None else json.dumps(body).encode()
@@ -347,8 +349,8 @@ def test_serve_takes_host_port_and_workers_from_the_settings(monkeypatch):
     monkeypatch.setenv("WEBBIN_HOST", "127.0.0.2")
     monkeypatch.setenv("PORT", "8123")
     monkeypatch.setenv("WEBBIN_WORKERS", "3")
-    server.serve()
-    server.serve("127.0.0.3", 9000, 2)  # the command line wins
+    server.serve(create_app)
+    server.serve(create_app, "127.0.0.3", 9000, 2)  # the command line wins
     assert [(o["bind"], o["workers"]) for o in ran] == [
         ("127.0.0.2:8123", 3),
         ("127.0.0.3:9000", 2),

@@ -15,8 +15,10 @@ import errno
 import os
 import socket
 import threading
+from collections.abc import Callable
 from typing import Any
 
+from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from webbin import config
@@ -45,9 +47,21 @@ class RawHeaders:
         return self.app(environ, start_response)
 
 
+AppFactory = Callable[[dict[str, Any] | None], Flask]
+
+
 class WebbinServer(BaseApplication):
-    def __init__(self, options: dict[str, Any], app_config: dict[str, Any] | None = None) -> None:
+    """gunicorn running the app that ``factory`` builds (``webbin.create_app``, handed down by
+    the CLI so that serving never imports the composition root above it)."""
+
+    def __init__(
+        self,
+        options: dict[str, Any],
+        factory: AppFactory,
+        app_config: dict[str, Any] | None = None,
+    ) -> None:
         self.options = options
+        self.factory = factory
         self.app_config = app_config
         super().__init__()
 
@@ -63,11 +77,10 @@ class WebbinServer(BaseApplication):
 
     def load(self) -> Any:
         # Built here, inside the worker, after gevent has patched the standard library.
-        from webbin import create_app
         from webbin.live.broker import get_broker
         from webbin.storage.retention import start as start_pruning
 
-        app = create_app(self.app_config)
+        app = self.factory(self.app_config)
         app.wsgi_app = RawHeaders(app.wsgi_app)
         # Retention limits, enforced off the capture path; viewers of a deleted bin are told.
         start_pruning(app, get_broker(app).publish)
@@ -129,6 +142,7 @@ def check_bind(host: str, port: int) -> None:
 
 
 def serve(
+    factory: AppFactory,
     host: str | None = None,
     port: int | None = None,
     workers: int | None = None,
@@ -143,4 +157,5 @@ def serve(
     port = port or settings.PORT
     # Unless told otherwise: a loopback server is a local tool, anything else faces strangers.
     os.environ.setdefault("WEBBIN_PROFILE", for_bind_host(host))
-    WebbinServer(options(host, port, workers or settings.WORKERS, settings), app_config).run()
+    server_options = options(host, port, workers or settings.WORKERS, settings)
+    WebbinServer(server_options, factory, app_config).run()
