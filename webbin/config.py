@@ -50,6 +50,13 @@ DEFAULTS: dict[str, Any] = {
     "CAPTURE_CLIENT_BURST": 500,
     "CAPTURE_BIN_RATE": 50.0,
     "CAPTURE_BIN_BURST": 500,
+    # Resends per client (per second, bucket size) and resends in flight per worker process.
+    "RESEND_CLIENT_RATE": 1.0,
+    "RESEND_CLIENT_BURST": 20,
+    "RESEND_MAX_CONCURRENT": 8,
+    # Bins a client may create: per second, bucket size.
+    "BIN_CREATE_RATE": 0.2,
+    "BIN_CREATE_BURST": 20,
     # "No such bin" answers a client may get: per second, bucket size.
     "PROBE_RATE": 1.0,
     "PROBE_BURST": 60,
