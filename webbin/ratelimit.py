@@ -1,13 +1,21 @@
-"""Rate limits: in-process token buckets with bounded memory.
+"""Rate limits: in-process token buckets with bounded memory, and a cap on resends in flight.
 
-Three limits, each ``rate`` tokens per second up to ``burst`` saved tokens (0 turns it off):
+Five limits, each ``rate`` tokens per second up to ``burst`` saved tokens (0 turns it off):
 
 * capture, per client address (``CAPTURE_CLIENT_RATE`` / ``_BURST``): one sender cannot
   flood the database;
 * capture, per bin (``CAPTURE_BIN_RATE`` / ``_BURST``): many senders cannot flood one bin;
 * probes, per client (``PROBE_RATE`` / ``_BURST``): every "no such bin" answer costs a token,
   and once they are spent further misses answer 429, so guessing bin ids or capture tokens
-  is slowed to a crawl; requests for bins that exist are never refused for it.
+  is slowed to a crawl; requests for bins that exist are never refused for it;
+* resend, per client (``RESEND_CLIENT_RATE`` / ``_BURST``): every resend makes webbin open a
+  connection elsewhere and wait up to ``RESEND_TOTAL_TIMEOUT`` for it, so a public instance
+  must not become anyone's free traffic cannon;
+* bin creation, per client (``BIN_CREATE_RATE`` / ``_BURST``): bins are cheap to make and
+  live for ``BIN_IDLE_TTL_SECONDS``, so a script could otherwise fill the database with them.
+
+On top, at most ``RESEND_MAX_CONCURRENT`` resends are in flight per worker process (0: no
+cap), whoever sends them: a resend holds a greenlet and a socket while the target dawdles.
 
 Buckets live in this worker process only: with several workers a client gets up to
 ``workers`` times the rate. A table holds at most ``RATE_LIMIT_KEYS`` buckets and forgets the
@@ -21,7 +29,8 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from flask import Flask, Response, current_app, jsonify, render_template, request
@@ -86,11 +95,39 @@ class RateLimiter:
             return (1 - bucket.tokens) / self.rate
 
 
+class ConcurrencyCap:
+    """At most ``limit`` holders at once (0: no cap); a full cap refuses rather than queues.
+
+    Refusing is the point: a queued resend would still hold its client's connection and a
+    greenlet, which is what the cap exists to bound.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = int(limit)
+        self.held = 0
+        self._lock = threading.Lock()
+
+    def enter(self) -> bool:
+        """Take a place; False when all ``limit`` are taken."""
+        with self._lock:
+            if self.limit > 0 and self.held >= self.limit:
+                return False
+            self.held += 1
+            return True
+
+    def leave(self) -> None:
+        with self._lock:
+            self.held -= 1
+
+
 @dataclass
 class Limiters:
     capture_client: RateLimiter
     capture_bin: RateLimiter
     probe: RateLimiter
+    resend_client: RateLimiter
+    resend_running: ConcurrencyCap
+    bin_create: RateLimiter
 
 
 def limiters(app: Flask | None = None) -> Limiters:
@@ -132,6 +169,46 @@ def check_capture(capture_token: str) -> Response | None:
     return None
 
 
+def check_resend() -> Response | None:
+    """Per-client limit on resends. Call before any other work for the resend."""
+    wait = limiters().resend_client.take(client_key())
+    if wait:
+        return too_many(wait, "This client is resending too often.")
+    return None
+
+
+# What a refused resend is told to wait: slots free as soon as any resend in flight ends,
+# which is usually well within a second or two.
+RESEND_BUSY_RETRY_SECONDS = 1.0
+
+
+@contextmanager
+def resend_slot() -> Iterator[Response | None]:
+    """Hold one of this worker's resend places for the ``with`` block.
+
+    Yields None when a place was free (the block then sends), else the 429 to answer.
+    """
+    running = limiters().resend_running
+    if not running.enter():
+        yield too_many(
+            RESEND_BUSY_RETRY_SECONDS,
+            f"This server is already sending {running.limit} resends; wait for one to finish.",
+        )
+        return
+    try:
+        yield None
+    finally:
+        running.leave()
+
+
+def check_bin_create() -> Response | None:
+    """Per-client limit on creating bins (API and dashboard alike)."""
+    wait = limiters().bin_create.take(client_key())
+    if wait:
+        return too_many(wait, "This client is creating bins too quickly.")
+    return None
+
+
 def bin_addressed() -> bool:
     return any(key in (request.view_args or {}) for key in BIN_KEYS)
 
@@ -158,5 +235,10 @@ def init_app(app: Flask) -> None:
         ),
         capture_bin=RateLimiter(config["CAPTURE_BIN_RATE"], config["CAPTURE_BIN_BURST"], keys),
         probe=RateLimiter(config["PROBE_RATE"], config["PROBE_BURST"], keys),
+        resend_client=RateLimiter(
+            config["RESEND_CLIENT_RATE"], config["RESEND_CLIENT_BURST"], keys
+        ),
+        resend_running=ConcurrencyCap(config["RESEND_MAX_CONCURRENT"]),
+        bin_create=RateLimiter(config["BIN_CREATE_RATE"], config["BIN_CREATE_BURST"], keys),
     )
     app.after_request(_after_request)

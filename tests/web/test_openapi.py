@@ -284,13 +284,16 @@ def test_round_trip_matches_the_document(api_client, contract, target_url):
     assert check(c.get(f"{api}/requests/{first}/resends")) == {"resends": []}
     sent = check(c.post(f"{api}/requests/{first}/resend", json={"url": target_url + "{path}"}))
     assert (sent["status"], sent["body_text"], sent["error"]) == (202, '{"received": true}', None)
-    failed = check(c.post(f"{api}/requests/{first}/resend", json={"url": "ftp://nowhere/"}))
+    invalid = c.post(f"{api}/requests/{first}/resend", json={"url": "ftp://nowhere/"})
+    assert invalid.status_code == 400 and "http" in check(invalid)["message"]  # not recorded
+    closed = "http://127.0.0.1:9/"  # the discard port: nothing listens, the connect is refused
+    failed = check(c.post(f"{api}/requests/{first}/resend", json={"url": closed}))
     assert failed["status"] is None
     assert failed["error"]
     resends = check(c.get(f"{api}/requests/{first}/resends"))["resends"]
     assert [r["id"] for r in resends] == [failed["id"], sent["id"]]
 
-    assert check(c.get(api))["resend_url"] == "ftp://nowhere/"  # remembered
+    assert check(c.get(api))["resend_url"] == closed  # remembered: it went out
     patched = check(c.patch(api, json={"name": None, "resend_url": ""}))
     assert (patched["name"], patched["resend_url"], patched["request_count"]) == (None, None, 3)
 

@@ -122,6 +122,8 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _HOST_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
 _LEGACY_IPV4 = re.compile(r"[0-9a-fA-FxX.]+")
 _READ_CHUNK = 64 * 1024
+# Longer URLs are refused: most servers (gunicorn, nginx) cap the request line near 8 KiB.
+MAX_URL_LENGTH = 8192
 
 
 @dataclass(frozen=True)
@@ -189,6 +191,9 @@ class OutboundResult:
     # invalid_url | invalid_request | blocked | dns | refused | timeout | tls | too_large | other
     error_kind: str | None
     address: str | None
+    # True once a connection to the target was attempted (even if refused or timed out): the
+    # URL was valid, allowed by the policy and resolved, so the request really went out.
+    dialled: bool = False
 
 
 class OutboundError(Exception):
@@ -254,8 +259,23 @@ def _invalid(reason: str) -> OutboundError:
     return OutboundError("invalid_url", f"Invalid URL: {reason}")
 
 
+def url_problem(url: str) -> str | None:
+    """Why :func:`send` would refuse ``url`` before dialling ("Invalid URL: ..."), or None.
+
+    The same check ``send`` makes first, for callers that must answer a bad URL as bad input
+    rather than record it as a failed attempt.
+    """
+    try:
+        _parse_url(url)
+    except OutboundError as exc:
+        return exc.message
+    return None
+
+
 def _parse_url(url: str) -> _Target:
     """Validate ``url`` strictly; anything unusual is refused, not guessed at."""
+    if len(url) > MAX_URL_LENGTH:
+        raise _invalid(f"it is longer than {MAX_URL_LENGTH} characters")
     if any(c.isspace() or unicodedata.category(c) in ("Cc", "Cf") for c in url):
         raise _invalid("it contains spaces or control characters")
     try:
@@ -508,6 +528,7 @@ class _Exchange:
         self.body = b""
         self.truncated = False
         self.address: str | None = None
+        self.dialled = False
         self.error: OutboundError | None = None
 
     def run(
@@ -555,6 +576,7 @@ class _Exchange:
             where = _endpoint(dial, target.port)
             self.clock.phase = f"connecting to {where}"
             timeout, overall = self.clock.budget(connect_timeout)
+            self.dialled = True
             try:
                 sock = _dial(dial, target.port, timeout)
             except TimeoutError:
@@ -625,6 +647,7 @@ class _Exchange:
             error=error.message if error else None,
             error_kind=error.kind if error else None,
             address=self.address,
+            dialled=self.dialled,
         )
 
 

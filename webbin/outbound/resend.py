@@ -2,18 +2,32 @@
 
 The request goes out as it came in: same method, same headers in the same order (less the
 hop-by-hop ones, ``Host`` and ``Content-Length``, which belong to the new connection), and
-the exact body bytes. :mod:`webbin.outbound` does the sending; this module decides what is
-sent and records every attempt under its request.
+the exact body bytes. :mod:`webbin.outbound.client` does the sending; this module decides
+what is sent and records every attempt under its request.
+
+A resend may wait up to ``RESEND_TOTAL_TIMEOUT`` on the target, so it never holds a database
+connection while it does: :func:`prepare` copies what the send needs into plain data (and
+refuses an invalid URL before anything is recorded), :func:`deliver` ends the caller's
+session, which returns its connection to the pool, sends, then records the attempt in a new
+short transaction of its own.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from flask import current_app
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from webbin.outbound import client as outbound
 from webbin.outbound import loopguard
 from webbin.outbound import policy as profiles
-from webbin.storage.models import Bin, CapturedRequest, ResendAttempt, db
+from webbin.storage.models import Bin, CapturedRequest, ResendAttempt, db, utcnow
+
+# Longest URL a user may type (placeholders unexpanded); the bin stores it as its default.
+MAX_URL_TEMPLATE = 2000
 
 # RFC 9110 section 7.6.1 connection-specific fields, plus the two the new request recomputes.
 _NOT_FORWARDED = frozenset(
@@ -48,33 +62,95 @@ def forwarded_headers(headers: list[list[str]]) -> list[tuple[str, str]]:
     ]
 
 
-def target_url(captured: CapturedRequest, base: str) -> str:
-    """``base`` as typed; ``{path}`` and ``{query}`` in it are replaced by the captured ones,
-    so a user can point a whole bin at ``http://localhost:3000{path}``."""
-    query = f"?{captured.query_string}" if captured.query_string else ""
-    return base.replace("{path}", captured.path).replace("{query}", query)
+def target_url(template: str, path: str, query_string: str) -> str:
+    """``template`` as typed, with the captured request's parts in place of the placeholders.
+
+    ``{path}`` is the path after the capture URL (always starting with ``/``), ``{query}``
+    the bare query string (no ``?``), ``{path_and_query}`` the path plus ``?query`` when
+    there is one: so a whole bin can point at ``http://localhost:3000{path_and_query}``.
+    """
+    path_and_query = f"{path}?{query_string}" if query_string else path
+    return (
+        template.replace("{path_and_query}", path_and_query)
+        .replace("{path}", path)
+        .replace("{query}", query_string)
+    )
 
 
-def resend(captured: CapturedRequest, url: str) -> ResendAttempt:
-    """Send ``captured`` to ``url``, store the attempt (also on failure) and return it."""
-    config = current_app.config
-    bin_ = db.session.get(Bin, captured.bin_id)
+class InvalidTarget(ValueError):
+    """The resend URL cannot be sent to at all; the message says why, for the user."""
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """Everything one resend needs, copied out of the database so none is held while sending."""
+
+    request_id: int
+    bin_id: str
+    url_template: str  # as typed: what becomes the bin's default once it was sent to
+    url: str  # placeholders expanded: where it goes
+    method: str
+    headers: tuple[tuple[str, str], ...]  # loop mark included
+    body: bytes
+
+
+def prepare(captured: CapturedRequest, bin_: Bin, template: str) -> Outgoing:
+    """Read what resending ``captured`` to ``template`` needs; InvalidTarget for a bad URL."""
+    template = template.strip()
+    if not template:
+        raise InvalidTarget("Enter a URL to send the request to.")
+    if len(template) > MAX_URL_TEMPLATE:
+        raise InvalidTarget(f"The URL is longer than {MAX_URL_TEMPLATE} characters.")
+    url = target_url(template, captured.path, captured.query_string)
+    problem = outbound.url_problem(url)
+    if problem:
+        shown = url if len(url) <= 200 else url[:200] + "…"
+        raise InvalidTarget(f"{problem} ({shown!r}).")
     # Marks the bin it left from, so it is refused if it ever comes back (no resend loops).
-    loop_mark = (loopguard.HEADER, loopguard.mark(bin_.capture_token if bin_ else ""))
+    loop_mark = (loopguard.HEADER, loopguard.mark(bin_.capture_token))
+    return Outgoing(
+        request_id=captured.id,
+        bin_id=bin_.id,
+        url_template=template,
+        url=url,
+        method=captured.method,
+        headers=(*forwarded_headers(captured.headers), loop_mark),
+        body=captured.body,
+    )
+
+
+def deliver(outgoing: Outgoing) -> ResendAttempt:
+    """Send ``outgoing`` and store the attempt (also on failure); return it.
+
+    Ends the caller's session first, so its connection is back in the pool for the whole
+    network wait. ORM objects the caller read before are detached by that and must not be
+    touched afterwards (they would raise rather than silently open a connection again). The
+    returned attempt is detached too, with every column loaded: templates may read it freely.
+    """
+    db.session.commit()
+    db.session.close()
+    config = current_app.config
     result = outbound.send(
-        captured.method,
-        url,
-        [*forwarded_headers(captured.headers), loop_mark],
-        captured.body,
+        outgoing.method,
+        outgoing.url,
+        list(outgoing.headers),
+        outgoing.body,
         policy=profiles.outbound_policy(),
         connect_timeout=float(config["RESEND_CONNECT_TIMEOUT"]),
         read_timeout=float(config["RESEND_READ_TIMEOUT"]),
         total_timeout=float(config["RESEND_TOTAL_TIMEOUT"]),
         max_response_bytes=int(config["RESEND_MAX_RESPONSE_BYTES"]),
     )
+    return _record(outgoing, result)
+
+
+def _record(outgoing: Outgoing, result: outbound.OutboundResult) -> ResendAttempt:
+    """Store the attempt in a short transaction of its own; the URL becomes the bin's default
+    only if the request really went out (not when the policy or DNS stopped it)."""
     attempt = ResendAttempt(
-        request_id=captured.id,
-        url=url,
+        request_id=outgoing.request_id,
+        url=outgoing.url,
+        created_at=utcnow(),
         status=result.status,
         reason=result.reason,
         response_headers=[list(pair) for pair in result.headers],
@@ -84,6 +160,15 @@ def resend(captured: CapturedRequest, url: str) -> ResendAttempt:
         error=result.error,
         error_kind=result.error_kind,
     )
-    db.session.add(attempt)
-    db.session.commit()
+    try:
+        with Session(db.engine, expire_on_commit=False) as session, session.begin():
+            session.add(attempt)
+            if result.dialled:
+                session.execute(
+                    update(Bin)
+                    .where(Bin.id == outgoing.bin_id)
+                    .values(resend_url=outgoing.url_template)
+                )
+    except IntegrityError:
+        pass  # the request was deleted while its resend was out: report the answer, keep none
     return attempt

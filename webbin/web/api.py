@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import BadRequest
 
+from webbin import ratelimit
 from webbin.live.broker import get_broker
 from webbin.live.stream import parse_cursor, sock, stream
 from webbin.outbound import resend
@@ -58,7 +59,10 @@ def openapi() -> Response:
 
 
 @bp.post("/bins")
-def create_bin() -> tuple[Response, int]:
+def create_bin() -> tuple[Response, int] | Response:
+    refused = ratelimit.check_bin_create()
+    if refused is not None:
+        return refused
     data = json_object() if request.content_length else {}
     bin_ = Bin(name=optional_text(data, "name", 200))
     db.session.add(bin_)
@@ -137,13 +141,22 @@ def raw_body(bin_id: str, request_id: int) -> Response:
 
 @bp.post("/bins/<bin_id>/requests/<int:request_id>/resend")
 def resend_request(bin_id: str, request_id: int) -> Response:
+    refused = ratelimit.check_resend()
+    if refused is not None:
+        return refused
     bin_ = queries.get_bin(bin_id)
     captured = queries.get_request(bin_id, request_id)
-    url = optional_text(json_object(), "url", 2000) or bin_.resend_url
+    url = optional_text(json_object(), "url", resend.MAX_URL_TEMPLATE) or bin_.resend_url
     if not url:
         raise BadRequest('Give the target as {"url": "http://localhost:3000/hook"}.')
-    bin_.resend_url = url
-    attempt = resend.resend(captured, resend.target_url(captured, url))
+    try:
+        outgoing = resend.prepare(captured, bin_, url)
+    except resend.InvalidTarget as error:
+        raise BadRequest(str(error)) from None
+    with ratelimit.resend_slot() as busy:
+        if busy is not None:
+            return busy
+        attempt = resend.deliver(outgoing)  # detaches bin_ and captured: not used below
     return jsonify(resend_data(attempt))
 
 

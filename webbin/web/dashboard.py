@@ -20,6 +20,7 @@ from flask import (
 )
 from sqlalchemy import select
 
+from webbin import ratelimit
 from webbin.capture import endpoint as capture
 from webbin.live.broker import get_broker
 from webbin.live.stream import parse_cursor, sock, stream
@@ -64,6 +65,9 @@ def home() -> str:
 
 @bp.post("/bins")
 def create_bin() -> Response:
+    refused = ratelimit.check_bin_create()
+    if refused is not None:
+        return refused
     name = (request.form.get("name") or "").strip()[:200] or None
     bin_ = Bin(name=name)
     db.session.add(bin_)
@@ -187,17 +191,20 @@ def delete_bin(bin_id: str) -> Response:
 
 
 @bp.post("/bins/<bin_id>/requests/<int:request_id>/resend")
-def resend_request(bin_id: str, request_id: int) -> str:
+def resend_request(bin_id: str, request_id: int) -> Response | tuple[str, int] | str:
+    refused = ratelimit.check_resend()
+    if refused is not None:
+        return refused
     bin_ = queries.get_bin(bin_id)
     captured = queries.get_request(bin_id, request_id)
-    url = (request.form.get("url") or "").strip()
-    if not url:
-        return render_template(
-            "_resend_result.html", attempt=None, error="Enter a URL to send the request to."
-        )
-    bin_.resend_url = url[:2000]
-    db.session.commit()
-    attempt = resend.resend(captured, resend.target_url(captured, bin_.resend_url))
+    try:
+        outgoing = resend.prepare(captured, bin_, request.form.get("url") or "")
+    except resend.InvalidTarget as error:
+        return render_template("_resend_result.html", attempt=None, error=str(error)), 400
+    with ratelimit.resend_slot() as busy:
+        if busy is not None:
+            return busy
+        attempt = resend.deliver(outgoing)  # detaches bin_ and captured: not used below
     return render_template("_resend_result.html", attempt=attempt, error=None)
 
 

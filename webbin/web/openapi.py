@@ -491,7 +491,9 @@ def _api_paths() -> dict[str, Schema]:
                 "Create a bin",
                 {"201": _response("The new bin.", "Bin"), **_error_responses(400)},
                 tag="bins",
-                description="The body is optional; without one the bin has no name.",
+                description="The body is optional; without one the bin has no name. Each "
+                "client may create `BIN_CREATE_BURST` bins at once, then `BIN_CREATE_RATE` per "
+                "second (429 beyond).",
                 body=_json_body("The new bin's fields.", {"name": _name_field()}, required=False),
             )
         },
@@ -634,23 +636,28 @@ def _api_paths() -> dict[str, Schema]:
                     **_error_responses(
                         400,
                         404,
-                        _400="The body is not a JSON object, `url` is invalid, or no `url` was "
-                        "given and the bin has no `resend_url`.",
+                        _400="The body is not a JSON object, `url` is invalid (not http or "
+                        "https, no host, spaces, unparseable, too long; nothing is recorded), "
+                        "or no `url` was given and the bin has no `resend_url`.",
                     ),
                 },
                 tag="resend",
                 description="Sends the same method, headers (less hop-by-hop ones, Host and "
-                "Content-Length) and exact body to `url`, records the attempt and remembers "
-                "`url` as the bin's `resend_url`.",
+                "Content-Length) and exact body to `url` and records the attempt. Once the "
+                "request went out (even if the target then failed), `url` becomes the bin's "
+                "`resend_url`; not when the address policy or DNS stopped it. 429 when this "
+                "client resends too often or the server already has its most resends in "
+                "flight.",
                 body=_json_body(
                     "Where to send it; `{}` uses the bin's `resend_url`.",
                     {
                         "url": _nullable(
                             _string(
-                                "Target URL (http or https). `{path}` and `{query}` in it are "
-                                "replaced by the captured path and `?query`.",
+                                "Target URL (http or https). `{path}` in it is replaced by the "
+                                "captured path, `{query}` by the query string (without `?`), "
+                                "`{path_and_query}` by the path plus `?query` when there is one.",
                                 maxLength=2000,
-                                examples=["http://localhost:3000{path}{query}"],
+                                examples=["http://localhost:3000{path_and_query}"],
                             )
                         )
                     },
