@@ -89,9 +89,9 @@ def update_bin(bin_id: str) -> Response:
     except ValueError as error:
         raise BadRequest(str(error)) from None
     db.session.commit()
-    if reverify:
-        verification.reverify(bin_)
-    return jsonify(bin_data(bin_, queries.request_count(bin_id)))
+    # Answered once re-verification has finished, saying how many requests it re-checked.
+    reverified = verification.reverify(bin_) if reverify else 0
+    return jsonify({**bin_data(bin_, queries.request_count(bin_id)), "reverified": reverified})
 
 
 @bp.delete("/bins/<bin_id>")

@@ -55,9 +55,24 @@ def is_stale(age: float, options: Options) -> bool:
     return abs(age) > options.tolerance_seconds
 
 
+# Looking for a re-encoded body parses it and serialises it four times, each then signed
+# again: bodies larger than this are not examined, even to explain a verdict (the same 1 MiB
+# bound that deliveries puts on looking for event ids inside JSON).
+MAX_REENCODE_BYTES = 1024 * 1024
+TOO_LARGE_TO_REENCODE = "The body is over 1 MiB, too large to look for re-encoding"
+
+
+def can_reencode(body: bytes) -> bool:
+    """Whether ``body`` is small enough for the "body re-encoded" hint to examine."""
+    return len(body) <= MAX_REENCODE_BYTES
+
+
 def reencoded_bodies(body: bytes) -> list[bytes]:
     """The body as a framework might have re-serialised it before signing or checking:
-    a "body re-encoded" hint fires when one of these, not the raw bytes, matches."""
+    a "body re-encoded" hint fires when one of these, not the raw bytes, matches. Empty for a
+    body over ``MAX_REENCODE_BYTES``: callers say so with :func:`can_reencode`."""
+    if not can_reencode(body):
+        return []
     try:
         data = json.loads(body)
     except (ValueError, RecursionError):
@@ -187,6 +202,18 @@ OTHER_ENDPOINT_HINT = (
     "differently encoded secret: the secret may belong to another endpoint or environment "
     "(test vs live), or the body was changed after signing."
 )
+_LARGE_BODY_OTHER_ENDPOINT_HINT = (
+    "No secret here reproduces this signature, even allowing for a differently encoded secret "
+    f"({TOO_LARGE_TO_REENCODE[0].lower()}{TOO_LARGE_TO_REENCODE[1:]}): the secret may belong "
+    "to another endpoint or environment (test vs live), or the body was changed after signing."
+)
+
+
+def other_endpoint_hint(body: bytes) -> str:
+    """The hint when nothing explains a mismatch of a signature over ``body``: it says whether
+    a re-encoded body was ruled out or the body was too large to look."""
+    return OTHER_ENDPOINT_HINT if can_reencode(body) else _LARGE_BODY_OTHER_ENDPOINT_HINT
+
 
 REPLAY_HINT = (
     "A correct signature outside the replay window: a replayed or long-delayed delivery, "
@@ -479,12 +506,15 @@ class HmacSpec:
     # body is not part of the signed payload).
     resign_body: Callable[[bytes], bytes] | None = None
     key_variants: Callable[[str], list[Variant]] = text_key_variants
-    message_variants: list[Variant] = field(default_factory=list)
+    # Other payloads a misconfigured signer may have signed (another URL, …), each with the
+    # hint it proves; built only when a mismatch is being explained, as each copies the body.
+    message_variants: Callable[[], Iterable[Variant]] = lambda: ()
     timestamp: int | None = None
 
 
 def verify_hmac(request: SignedRequest, options: Options, spec: HmacSpec) -> Verdict:
-    """Match the received signatures against every secret, then explain a mismatch."""
+    """Match the received signatures against every secret, then explain a mismatch (unless
+    ``options.explain`` is off: the status is the same, without ``expected`` or a hint)."""
     age = None if spec.timestamp is None else timestamp_age(request, spec.timestamp)
     if not options.secrets:
         return unverified(
@@ -517,8 +547,11 @@ def verify_hmac(request: SignedRequest, options: Options, spec: HmacSpec) -> Ver
                     **fields,
                 )
 
-    expected = spec.prefix + encode_digest(
-        digest(text_bytes(options.secrets[0]), spec.message), spec.encoding
+    expected = (
+        spec.prefix
+        + encode_digest(digest(text_bytes(options.secrets[0]), spec.message), spec.encoding)
+        if options.explain
+        else None
     )
     size = ALGORITHMS[spec.algorithm]().digest_size
     if not any(digest_sized(s, size) for s in spec.signatures):
@@ -537,7 +570,9 @@ def verify_hmac(request: SignedRequest, options: Options, spec: HmacSpec) -> Ver
         scheme=spec.scheme,
         status="invalid",
         reason=mismatch_reason(len(spec.signatures), len(options.secrets)),
-        hint=_hmac_hint(spec, options.secrets, request.body, digest, found) or OTHER_ENDPOINT_HINT,
+        hint=_mismatch_hint(spec, options.secrets, request.body, digest, found)
+        if options.explain
+        else None,
         headers_read=spec.headers_read,
         construction=spec.construction,
         received=spec.received,
@@ -545,6 +580,21 @@ def verify_hmac(request: SignedRequest, options: Options, spec: HmacSpec) -> Ver
         timestamp=spec.timestamp,
         age_seconds=age,
     )
+
+
+def _mismatch_hint(
+    spec: HmacSpec,
+    secrets: tuple[str, ...],
+    body: bytes,
+    digest: Callable[[bytes, bytes], bytes],
+    found: Callable[[bytes], bool],
+) -> str:
+    """What explains a mismatch: the first common mistake that reproduces a received
+    signature, or what was ruled out."""
+    hint = _hmac_hint(spec, secrets, body, digest, found)
+    if hint is not None:
+        return hint
+    return OTHER_ENDPOINT_HINT if spec.resign_body is None else other_endpoint_hint(body)
 
 
 def _hmac_hint(
@@ -565,7 +615,7 @@ def _hmac_hint(
             found(digest(key, spec.resign_body(variant))) for variant in reencoded
         ):
             return BODY_REENCODED_HINT
-        for hint, message in spec.message_variants:
+        for hint, message in spec.message_variants():
             if found(digest(key, message)):
                 return hint
         for hint, other_key in spec.key_variants(secret):
@@ -591,8 +641,13 @@ class HeaderScheme:
     def claims(self, request: SignedRequest) -> bool:
         return True
 
+    def carried_header(self, request: SignedRequest) -> str | None:
+        """The signature header of this scheme that the request carries, claimed or not: when
+        no scheme detects a request, auto mode tries every scheme whose header it carries."""
+        return self.header if request.header(self.header) is not None else None
+
     def detect(self, request: SignedRequest) -> bool:
-        return request.header(self.header) is not None and self.claims(request)
+        return self.carried_header(request) is not None and self.claims(request)
 
 
 class BodyHmacScheme(HeaderScheme):
@@ -767,7 +822,9 @@ class PublicKeyScheme(HeaderScheme, ABC):
     not_a_signature: str  # reason: the header does not decode to a signature
     no_usable_key: str  # reason: no configured secret is a public key of this kind
     no_match: str  # reason: no configured key verifies the signature
-    other_key_hint: str  # hint when nothing explains a mismatch
+    # What likely went wrong when the body was not re-encoded, as a clause ("the request was
+    # probably signed …"): the hint when nothing else explains a mismatch.
+    other_key_cause: str
 
     @property
     def construction(self) -> str:
@@ -792,9 +849,11 @@ class PublicKeyScheme(HeaderScheme, ABC):
     def mismatch_hint(self, verifies: Callable[[bytes], bool], body: bytes) -> str:
         """What explains a signature no key verifies; ``verifies(other_body)`` tells whether it
         verifies over another body under any configured key."""
+        if not can_reencode(body):
+            return f"{TOO_LARGE_TO_REENCODE}; if it was not re-encoded, {self.other_key_cause}"
         if any(verifies(variant) for variant in reencoded_bodies(body)):
             return BODY_REENCODED_HINT
-        return self.other_key_hint
+        return f"The body shows no sign of re-encoding: {self.other_key_cause}"
 
     def verify(self, request: SignedRequest, options: Options) -> Verdict:
         value = request.header(self.header)
@@ -852,7 +911,7 @@ class PublicKeyScheme(HeaderScheme, ABC):
             scheme=self.name,
             status="invalid",
             reason=self.no_match,
-            hint=self.mismatch_hint(verifies, request.body),
+            hint=self.mismatch_hint(verifies, request.body) if options.explain else None,
             age_seconds=age,
             **fields,
         )

@@ -88,6 +88,12 @@ class Options:
 
 
 class Scheme(Protocol):
+    """A signature scheme. One whose header other providers send too (``X-Hub-Signature``)
+    also has ``carried_header(request) -> str | None``: the header it would read, whether or
+    not ``detect`` claims the request, so that auto mode can check a request no scheme
+    claims as each scheme that reads its header (see ``registry``). ``verify`` honours
+    ``Options.explain``: off, the status is the same, without hints or ``expected``."""
+
     name: str  # registry key, e.g. "github"
     title: str  # for people, e.g. "GitHub"
 

@@ -43,10 +43,9 @@ class Discord(PublicKeyScheme):
         "from the Developer Portal (64 hex digits)."
     )
     no_match = "The signature does not verify under any configured public key."
-    other_key_hint = (
-        "The body shows no sign of re-encoding: the request was probably signed for another "
-        "application (each has its own key pair), so check which application's Public Key this "
-        "bin has."
+    other_key_cause = (
+        "the request was probably signed for another application (each has its own key pair), "
+        "so check which application's Public Key this bin has."
     )
 
     def decode_signature(self, value: str) -> bytes | None:

@@ -2,7 +2,8 @@
 
 GitHub also sends the legacy ``X-Hub-Signature: sha1=<hex>``; it is read only when the SHA-256
 header is absent (older GitHub Enterprise Server). Alone, that legacy header is claimed only
-next to ``X-GitHub-Event``: Bitbucket and Intercom send ``X-Hub-Signature`` too.
+next to ``X-GitHub-Event``: Bitbucket and Intercom send ``X-Hub-Signature`` too. Without it, auto
+mode tries each of the three (see the registry).
 """
 
 from __future__ import annotations
@@ -27,11 +28,14 @@ class GitHub:
     name = "github"
     title = "GitHub"
 
+    def carried_header(self, request: SignedRequest) -> str | None:
+        """The signature header the request carries, claimed or not (see the registry)."""
+        return next((h for h in (HEADER, LEGACY_HEADER) if request.header(h) is not None), None)
+
     def detect(self, request: SignedRequest) -> bool:
-        if request.header(HEADER) is not None:
-            return True
-        return request.header(LEGACY_HEADER) is not None and (
-            request.header(EVENT_HEADER) is not None
+        carried = self.carried_header(request)
+        return carried == HEADER or (
+            carried == LEGACY_HEADER and request.header(EVENT_HEADER) is not None
         )
 
     def verify(self, request: SignedRequest, options: Options) -> Verdict:

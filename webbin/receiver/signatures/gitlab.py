@@ -44,6 +44,9 @@ class GitLab(HeaderScheme):
 
         if any(matches):
             return verdict("valid", "The token matches.", matched_secret=matches.index(True))
+        reason = "The token does not equal any configured secret."
+        if not options.explain:
+            return verdict("invalid", reason)
         trimmed = any(constant_time_equal(s.strip(), received.strip()) for s in options.secrets)
         hint = (
             "The token matches once surrounding whitespace is removed: it was copied with a "
@@ -52,7 +55,7 @@ class GitLab(HeaderScheme):
             else "No configured secret equals this token: the webhook is probably set up with "
             "another token (another project's or group's webhook, or one since changed)."
         )
-        return verdict("invalid", "The token does not equal any configured secret.", hint=hint)
+        return verdict("invalid", reason, hint=hint)
 
     def sign(
         self, body: bytes, secret: str, timestamp: int, url: str, options: Options

@@ -18,17 +18,19 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterator
 
 from ._common import (
     BODY_REENCODED_HINT,
-    OTHER_ENDPOINT_HINT,
     HmacSpec,
+    Variant,
     decode_hex,
     encoding_hint,
     first_match,
     malformed,
     matched,
     mismatch_reason,
+    other_endpoint_hint,
     oversized,
     reencoded_bodies,
     text_bytes,
@@ -116,12 +118,12 @@ class HubSpot:
         def message(candidate_uri: str, body: bytes) -> bytes:
             return _v3_message(method, candidate_uri, body, sent_at)
 
-        variants = [
-            (url_hint(changes, variant), message(v3_uri(variant), request.body))
-            for changes, variant in url_variants(request.url)
-        ]
-        if uri != request.url:
-            variants.append((_UNDECODED_HINT, message(request.url, request.body)))
+        def variants() -> Iterator[Variant]:
+            for changes, variant in url_variants(request.url):
+                yield url_hint(changes, variant), message(v3_uri(variant), request.body)
+            if uri != request.url:
+                yield _UNDECODED_HINT, message(request.url, request.body)
+
         return verify_hmac(
             request,
             options,
@@ -171,12 +173,13 @@ class HubSpot:
             return Verdict(
                 scheme=self.name, status="invalid", reason=reason, expected=expected, **fields
             )
-        hint = self._v1_v2_hint(value, options.secrets, method, request)
         return Verdict(
             scheme=self.name,
             status="invalid",
             reason=mismatch_reason(1, len(options.secrets)),
-            hint=hint or OTHER_ENDPOINT_HINT,
+            hint=self._v1_v2_hint(value, options.secrets, method, request)
+            if options.explain
+            else None,
             expected=expected,
             **fields,
         )
@@ -184,7 +187,7 @@ class HubSpot:
     @staticmethod
     def _v1_v2_hint(
         value: str, secrets: tuple[str, ...], method: str | None, request: SignedRequest
-    ) -> str | None:
+    ) -> str:
         def found(uri: str, body: bytes) -> bool:
             return any(
                 constant_time_equal(_v1_v2_digest(s, method, uri, body), value) for s in secrets
@@ -201,7 +204,7 @@ class HubSpot:
             for changes, variant in url_variants(request.url):
                 if found(variant, request.body):
                     return url_hint(changes, variant)
-        return None
+        return other_endpoint_hint(request.body)
 
     def sign(
         self, body: bytes, secret: str, timestamp: int, url: str, options: Options

@@ -65,10 +65,9 @@ class SendGrid(PublicKeyScheme):
         "SendGrid's Mail Settings (base64, starting MFkw) or a PEM public key."
     )
     no_match = "The signature does not verify under any configured Verification Key."
-    other_key_hint = (
-        "The body shows no sign of re-encoding: the request was probably signed with another "
-        "account's (or subuser's) key, or signing was re-enabled since, which issues a new "
-        "Verification Key."
+    other_key_cause = (
+        "the request was probably signed with another account's (or subuser's) key, or signing "
+        "was re-enabled since, which issues a new Verification Key."
     )
 
     def decode_signature(self, value: str) -> bytes | None:

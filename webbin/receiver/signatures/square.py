@@ -55,10 +55,10 @@ class Square:
                 algorithm=algorithm,
                 encoding="base64",
                 resign_body=lambda body: url + body,
-                message_variants=[
+                message_variants=lambda: (
                     (url_hint(changes, variant), text_bytes(variant) + request.body)
                     for changes, variant in url_variants(request.url)
-                ],
+                ),
             ),
         )
 

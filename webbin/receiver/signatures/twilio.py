@@ -15,8 +15,10 @@ from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 from ._common import (
     BODY_REENCODED_HINT,
+    TOO_LARGE_TO_REENCODE,
     HeaderScheme,
     HmacSpec,
+    can_reencode,
     malformed,
     oversized,
     reencoded_bodies,
@@ -58,6 +60,17 @@ def payload(url: str, fields: list[tuple[str, str]]) -> bytes:
     """The URL then each field's name and value, sorted by name (values of a repeated name
     sorted too, as Twilio's SDKs do)."""
     return text_bytes(url + "".join(name + value for name, value in sorted(fields)))
+
+
+def _body_hash_hint(body: bytes, body_hash: str) -> str | None:
+    """Whether a re-encoded copy of ``body`` is what the URL's bodySHA256 hashes."""
+    if not can_reencode(body):
+        return TOO_LARGE_TO_REENCODE + "."
+    reencoded = any(
+        constant_time_equal(hashlib.sha256(variant).hexdigest(), body_hash)
+        for variant in reencoded_bodies(body)
+    )
+    return BODY_REENCODED_HINT if reencoded else None
 
 
 class Twilio(HeaderScheme):
@@ -105,28 +118,24 @@ class Twilio(HeaderScheme):
                 algorithm="sha1",
                 encoding="base64",
                 equivalents=[payload(same_url, fields)] if same_url else [],
-                message_variants=[
+                message_variants=lambda: (
                     (url_hint(changes, variant), payload(variant, fields))
                     for changes, variant in url_variants(request.url)
                     if variant != same_url
-                ],
+                ),
             ),
         )
         if body_hash is None or verdict.status not in ("valid", "stale"):
             return verdict
         if constant_time_equal(hashlib.sha256(request.body).hexdigest(), body_hash):
             return verdict
-        reencoded = any(
-            constant_time_equal(hashlib.sha256(variant).hexdigest(), body_hash)
-            for variant in reencoded_bodies(request.body)
-        )
         return dataclasses.replace(
             verdict,
             status="invalid",
             matched_secret=None,
             reason="The signature matches the URL, but the URL's bodySHA256 is not the SHA-256 "
             "of this body: the body differs from the one Twilio sent.",
-            hint=BODY_REENCODED_HINT if reencoded else None,
+            hint=_body_hash_hint(request.body, body_hash) if options.explain else None,
         )
 
     def sign(
