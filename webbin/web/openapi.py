@@ -232,6 +232,22 @@ def _verdict() -> Schema:
 
 def _schemas() -> dict[str, Schema]:
     summary = _request_summary_properties()
+    bin_properties: dict[str, Schema] = {
+        "id": _string("Secret id that addresses the bin in the API and the dashboard."),
+        "name": _nullable(_string("Optional label.", maxLength=200)),
+        "capture_url": _string(
+            "Absolute URL to give to webhook providers (`/c/{capture_token}`); "
+            "anything sent to it, or below it, is captured.",
+            format="uri",
+        ),
+        "dashboard_url": _string("Absolute URL of the bin's dashboard page.", format="uri"),
+        "created_at": _timestamp("When the bin was created"),
+        "resend_url": _nullable(
+            _string("Last resend target, offered as the default next time.", maxLength=2000)
+        ),
+        "request_count": _integer("Number of requests stored in the bin.", minimum=0),
+        **_settings_properties(),
+    }
     return {
         "Error": _object(
             "Every error answer of the API and the capture URLs.",
@@ -246,23 +262,16 @@ def _schemas() -> dict[str, Schema]:
                 ),
             },
         ),
-        "Bin": _object(
-            "A bin: a capture URL and the requests sent to it.",
+        "Bin": _object("A bin: a capture URL and the requests sent to it.", bin_properties),
+        "UpdatedBin": _object(
+            "A bin after a change, sent once its stored requests are re-verified.",
             {
-                "id": _string("Secret id that addresses the bin in the API and the dashboard."),
-                "name": _nullable(_string("Optional label.", maxLength=200)),
-                "capture_url": _string(
-                    "Absolute URL to give to webhook providers (`/c/{capture_token}`); "
-                    "anything sent to it, or below it, is captured.",
-                    format="uri",
+                **bin_properties,
+                "reverified": _integer(
+                    "How many stored requests were re-verified under the new signature "
+                    "settings before this answer (0 when they did not change).",
+                    minimum=0,
                 ),
-                "dashboard_url": _string("Absolute URL of the bin's dashboard page.", format="uri"),
-                "created_at": _timestamp("When the bin was created"),
-                "resend_url": _nullable(
-                    _string("Last resend target, offered as the default next time.", maxLength=2000)
-                ),
-                "request_count": _integer("Number of requests stored in the bin.", minimum=0),
-                **_settings_properties(),
             },
         ),
         "RequestSummary": _object("A captured request without its headers and body.", summary),
@@ -508,7 +517,7 @@ def _api_paths() -> dict[str, Schema]:
             "patch": _operation(
                 "updateBin",
                 "Change a bin's name, resend URL or settings",
-                {"200": _response("The changed bin.", "Bin"), **_error_responses(400, 404)},
+                {"200": _response("The changed bin.", "UpdatedBin"), **_error_responses(400, 404)},
                 tag="bins",
                 description="Only the keys present are changed.",
                 body=_json_body(
