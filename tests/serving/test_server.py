@@ -6,10 +6,13 @@ import base64
 import http.server
 import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from helpers import capture_path, raw_http
@@ -60,6 +63,73 @@ def test_headers_exactly_as_sent(server):
         ["Content-Length", str(len(body))],
         ["Connection", "close"],
     ]
+
+
+# The worker's order of events: gunicorn's master imports the server module, the gevent worker
+# then patches the standard library, and every connection runs in its own greenlet.
+HANDOFF_SCRIPT = """
+import json
+from webbin.serving import server
+from gevent import monkey
+monkey.patch_all()
+import gevent
+
+class Request:
+    def __init__(self, headers):
+        self.headers = headers
+
+def handle(name):
+    server.pre_request(None, Request([("X-WHO", name), ("X-WHO", name + "-again")]))
+    gevent.sleep(0)  # the other greenlet runs its own hook before this one's app
+    seen = {}
+    server.RawHeaders(lambda environ, start_response: seen.update(environ))({}, None)
+    return seen.get("webbin.raw_headers")
+
+greenlets = [gevent.spawn(handle, name) for name in ("a", "b")]
+gevent.joinall(greenlets, raise_error=True)
+print(json.dumps([g.value for g in greenlets]))
+"""
+
+
+def test_each_greenlet_hands_over_its_own_headers():
+    done = subprocess.run(
+        [sys.executable, "-c", HANDOFF_SCRIPT], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [
+        [["X-WHO", "a"], ["X-WHO", "a-again"]],
+        [["X-WHO", "b"], ["X-WHO", "b-again"]],
+    ]
+
+
+def test_concurrent_captures_each_store_their_own_headers(server):
+    bin_ = server.new_bin()
+    count = 60
+    start = threading.Barrier(count)
+
+    def send(i: int) -> bytes:
+        request = (
+            f"POST {capture_path(bin_)}/{i} HTTP/1.1\r\n"
+            "Host: 127.0.0.1\r\n"
+            f"X-Sender: {i}\r\n"
+            "X-Filler: between\r\n"
+            f"X-Sender: {i}-again\r\n"
+            "Content-Length: 0\r\n"
+            "Connection: close\r\n\r\n"
+        ).encode()
+        start.wait(timeout=30)
+        return raw_http(server.port, request)
+
+    with ThreadPoolExecutor(count) as pool:
+        answers = list(pool.map(send, range(count)))
+    assert all(answer.startswith(b"HTTP/1.1 200") for answer in answers)
+    rows = api(server, f"/api/bins/{bin_['id']}/requests?limit={count}")["requests"]
+    assert len(rows) == count
+    for row in rows:
+        detail = api(server, f"/api/bins/{bin_['id']}/requests/{row['id']}")
+        i = detail["path"].lstrip("/")
+        senders = [value for name, value in detail["headers"] if name == "X-Sender"]
+        assert senders == [i, f"{i}-again"], detail["headers"]
 
 
 @pytest.mark.parametrize("method", ["OPTIONS", "HEAD", "PURGE", "get", "PROPFIND"])
