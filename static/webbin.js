@@ -28,10 +28,7 @@
   }
 
   // ---- copy buttons ------------------------------------------------------
-  async function copyFrom(selector) {
-    const source = $(selector);
-    if (!source) return;
-    const text = "value" in source && source.tagName !== "PRE" ? source.value : source.textContent;
+  async function writeText(text) {
     try {
       await navigator.clipboard.writeText(text);
     } catch {
@@ -43,7 +40,49 @@
       document.execCommand("copy");
       area.remove();
     }
+  }
+
+  async function copyFrom(selector) {
+    const source = $(selector);
+    if (!source) return;
+    await writeText("value" in source && source.tagName !== "PRE" ? source.value : source.textContent);
     toast("Copied to clipboard");
+  }
+
+  // A body exactly as received, from its raw download: the page shows it re-indented,
+  // decoded or cut short. Strict UTF-8 with any BOM kept; other bytes would change on the
+  // way through a text clipboard, so the user is sent to Download raw instead.
+  async function bodyText(url) {
+    const response = await fetch(url, { credentials: "same-origin", cache: "no-store" });
+    if (!response.ok) throw new Error(`Could not read the body (HTTP ${response.status}).`);
+    const bytes = await response.arrayBuffer();
+    try {
+      return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
+    } catch {
+      throw new Error("This body is not UTF-8 text, so a copy could not be exact: use Download raw.");
+    }
+  }
+
+  async function copyBody(url) {
+    const text = bodyText(url);
+    text.catch(() => {}); // reported below, whichever way the copy goes
+    try {
+      if (navigator.clipboard && window.ClipboardItem) {
+        // A promised item keeps the click's user activation while the body loads (Safari
+        // refuses a plain write after an await). A string, not a Blob: Chromium drops a
+        // leading BOM when it decodes a Blob.
+        try {
+          await navigator.clipboard.write([new ClipboardItem({ "text/plain": text })]);
+        } catch {
+          await writeText(await text);
+        }
+      } else {
+        await writeText(await text);
+      }
+      toast("Copied the body exactly as received");
+    } catch (err) {
+      toast(err.message, "error");
+    }
   }
 
   // ---- local times -------------------------------------------------------
@@ -117,11 +156,16 @@
       document.title = `(${unseen}) ${baseTitle}`;
     }
     latestId();
-    const total = $("#request-total");
-    if (total) total.textContent = String(Number(total.textContent) + 1);
+    countRequests(1);
     localiseTimes(document);
     flashNewest();
   });
+
+  // "Captured: N" follows arrivals and deletions (clearing reloads the page from the server).
+  function countRequests(delta) {
+    const total = $("#request-total");
+    if (total) total.textContent = String(Math.max(Number(total.textContent) + delta, 0));
+  }
 
   function flashNewest() {
     const first = $("#request-list > li[data-id]");
@@ -171,6 +215,17 @@
     if (meta) evt.detail.ctx.request.headers["X-CSRF-Token"] = meta.content;
   });
   document.addEventListener("htmx:after:swap", () => {
+    // The server confirmed each deletion it answered with this marker; count it once.
+    for (const gone of $$("[data-deleted]:not([data-counted])")) {
+      gone.dataset.counted = "1";
+      countRequests(-1);
+      // The address named the deleted request; a reload would now be a 404.
+      const here = new URL(location.href);
+      if (here.searchParams.get("r") === gone.dataset.deleted) {
+        here.searchParams.delete("r");
+        history.replaceState(history.state, "", here);
+      }
+    }
     localiseTimes(document);
     markSelected();
   });
@@ -188,6 +243,8 @@
     }
     const copy = evt.target.closest("[data-copy]");
     if (copy) copyFrom(copy.dataset.copy);
+    const copyRaw = evt.target.closest("[data-copy-body]");
+    if (copyRaw) copyBody(copyRaw.dataset.copyBody);
     if (evt.target.closest("#theme-toggle")) toggleTheme();
   });
   document.addEventListener("submit", (evt) => {

@@ -7,6 +7,9 @@ import gzip
 
 import pytest
 from helpers import capture_path
+from sqlalchemy import create_engine, event, func, select
+
+from webbin.storage.models import CapturedRequest, db
 
 
 @pytest.fixture
@@ -126,13 +129,54 @@ def test_headers_and_metadata(client, bin_):
     assert detail["received_at"].endswith("Z")
 
 
-def test_publishes_to_the_broker_after_commit(app, bin_):
-    seen = []
+def test_committed_before_publishing_and_before_answering(app, bin_):
+    """The row is durable before viewers are told and before the sender hears 200: each
+    event is recorded in order on the real engine, and at the publish and at the start of
+    the answer the row is read through a connection of its own (so only committed rows)."""
+    events: list[str] = []
+    with app.app_context():
+        engine = db.engine
+    other = create_engine(engine.url)
+
+    def committed_rows() -> int:
+        with other.connect() as conn:
+            query = select(func.count()).where(CapturedRequest.bin_id == bin_["id"])
+            return conn.execute(query).scalar_one()
+
+    def on_commit(_conn) -> None:
+        events.append("commit")
+
+    event.listen(engine, "commit", on_commit)
     broker = app.extensions["webbin.broker"]
     original = broker.publish
-    broker.publish = lambda bin_id: seen.append(bin_id) or original(bin_id)
-    app.test_client().post(capture_path(bin_))
-    assert seen == [bin_["id"]]
+
+    def publish(bin_id: str) -> None:
+        events.append(f"publish, {committed_rows()} row(s) committed")
+        original(bin_id)
+
+    broker.publish = publish
+    inner = app.wsgi_app
+
+    def answering(environ, start_response):
+        def start(status, headers, *exc_info):
+            if environ["PATH_INFO"].startswith("/c/"):
+                events.append(f"answer {status[:3]}, {committed_rows()} row(s) committed")
+            return start_response(status, headers, *exc_info)
+
+        return inner(environ, start)
+
+    app.wsgi_app = answering
+    try:
+        events.clear()
+        assert app.test_client().post(capture_path(bin_), data=b"x").status_code == 200
+    finally:
+        event.remove(engine, "commit", on_commit)
+        other.dispose()
+    assert events == [
+        "commit",
+        "publish, 1 row(s) committed",
+        "answer 200, 1 row(s) committed",
+    ]
 
 
 def test_broker_failure_does_not_fail_capture(app, bin_):

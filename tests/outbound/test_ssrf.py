@@ -74,13 +74,13 @@ def test_serve_picks_the_profile_unless_told(monkeypatch):
     monkeypatch.setattr(
         os, "environ", {k: v for k, v in os.environ.items() if k != "WEBBIN_PROFILE"}
     )
-    server.serve("0.0.0.0", 8080)  # noqa: S104
+    server.serve(create_app, "0.0.0.0", 8080)  # noqa: S104
     assert os.environ["WEBBIN_PROFILE"] == "production"
     os.environ["WEBBIN_PROFILE"] = "local"
-    server.serve("0.0.0.0", 8080)  # noqa: S104
+    server.serve(create_app, "0.0.0.0", 8080)  # noqa: S104
     assert os.environ["WEBBIN_PROFILE"] == "local"
     del os.environ["WEBBIN_PROFILE"]
-    server.serve("127.0.0.1", 8080)
+    server.serve(create_app, "127.0.0.1", 8080)
     assert os.environ["WEBBIN_PROFILE"] == "local"
     assert len(ran) == 3
 

@@ -16,7 +16,6 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
 from webbin import create_app
-from webbin.live.viewers import QUEUED_MESSAGES, CappedInbox, socket_options, start_reader
 from webbin.ratelimit import RateLimiter
 
 
@@ -264,25 +263,8 @@ def test_oversized_websocket_message_closes_the_socket(viewer_server):
     assert closed.value.rcvd.code == 1009  # message too big
 
 
-def test_unread_viewer_messages_are_capped(tmp_path):
-    options = socket_options(make_app(tmp_path))
-    assert options["max_message_size"] == 4096
-    assert options["thread_class"] is start_reader
-
-    class FakeSocket:
-        def __init__(self) -> None:
-            self.input_buffer: list = []
-
-        def _thread(self) -> None:
-            for i in range(1000):
-                self.input_buffer.append(f"message {i}")
-
-    fake = FakeSocket()
-    thread = start_reader(target=fake._thread)
-    thread.start()
-    thread.join(5)
-    assert isinstance(fake.input_buffer, CappedInbox)
-    assert len(fake.input_buffer) == QUEUED_MESSAGES
+# The cap on unread viewer messages is tested against the real simple-websocket in
+# tests/live/test_viewers.py.
 
 
 # --- multipart display -------------------------------------------------------------------------
@@ -299,9 +281,10 @@ def test_multipart_with_too_many_parts_shows_the_first_thousand(tmp_path):
         content_type="multipart/form-data; boundary=B",
     )
     rid = client.get(f"/api/bins/{bin_['id']}/requests").get_json()["requests"][0]["id"]
-    started = time.monotonic()
+    started = time.process_time()
     html = client.get(f"/bins/{bin_['id']}?r={rid}").get_data(as_text=True)
-    assert time.monotonic() - started < 5
+    # This process's CPU time, not the wall clock: other work on the machine does not count.
+    assert time.process_time() - started < 5
     assert len(re.findall(r'<li class="part">', html)) == 1000
     assert "More than 1,000 parts" in html
 

@@ -256,6 +256,7 @@ def test_app_log_is_redacted(app, caplog):
 
 def test_server_logs_hold_no_capability_or_query(server):
     bin_ = server.new_bin()
+    before = len(Path(server.log).read_text(errors="replace"))
     request = urllib.request.Request(
         server.url + capture_path(bin_) + "/hook?api_key=hunter2",
         data=b"x",
@@ -271,9 +272,14 @@ def test_server_logs_hold_no_capability_or_query(server):
             f"POST {capture_path(bin_)}/\xff?api_key=hunter3 HTTP/1.1\r\n\r\n".encode("latin-1")
         )
         assert s.recv(1024).startswith(b"HTTP/1.1 400")
-    time.sleep(0.2)
-    log = Path(server.log).read_text(errors="replace")
-    assert "Invalid request from" in log
+    # gunicorn writes its logs after answering: wait until both kinds of line are in.
+    deadline = time.monotonic() + 10
+    while True:
+        log = Path(server.log).read_text(errors="replace")
+        if "Invalid request from" in log[before:] and '/requests HTTP/1.1" 200' in log[before:]:
+            break
+        assert time.monotonic() < deadline, "the log never recorded the requests"
+        time.sleep(0.05)
     assert token_of(bin_) not in log
     assert bin_["id"] not in log
     assert "hunter2" not in log and "hunter3" not in log

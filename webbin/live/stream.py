@@ -16,6 +16,7 @@ from flask import Flask, abort, current_app, request
 from flask_sock import ConnectionClosed, Sock
 
 from webbin.live.broker import get_broker
+from webbin.proxies import public_host
 from webbin.storage import queries
 
 sock = Sock()
@@ -41,8 +42,32 @@ def _refuse_cross_site_sockets() -> None:
     if request.headers.get("Upgrade", "").lower() != "websocket":
         return
     origin = request.headers.get("Origin")
-    if origin is not None and urlsplit(origin).netloc != request.host:
+    if origin is not None and _authority(origin) != _own_authority():
         abort(403)
+
+
+def _own_authority() -> str:
+    """Where webbin's own pages are served from, as the browser sees it.
+
+    The configured public URL when there is one; else the host a trusted proxy says the
+    browser addressed; else the ``Host`` header. A proxy that rewrites ``Host`` (to an
+    upstream name) would otherwise make every page's own stream look cross-site.
+    """
+    configured = current_app.config["PUBLIC_URL"]
+    if configured:
+        return _authority(configured)
+    return public_host().lower()
+
+
+def _authority(url: str) -> str:
+    """``host[:port]`` of an origin or URL, lower-cased, without the scheme's default port
+    (browsers leave it out of ``Origin``; a configured URL might spell it)."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.lower()
+    default = {"http": ":80", "https": ":443"}.get(parts.scheme.lower())
+    if default and netloc.endswith(default):
+        netloc = netloc.removesuffix(default)
+    return netloc
 
 
 def parse_cursor(value: str | None) -> int:

@@ -14,22 +14,27 @@ from __future__ import annotations
 import errno
 import os
 import socket
-import threading
 from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
+from gevent.local import local as greenlet_local
 from gunicorn.app.base import BaseApplication
 
 from webbin import config
 from webbin.config import Settings
 from webbin.outbound.policy import for_bind_host
 
-# Greenlet-local once gevent has patched threading (it has, in a gevent worker).
-_pending = threading.local()
+# The header list on its way from ``pre_request`` to ``RawHeaders``, one per greenlet (each
+# connection has its own). gevent's own local, not ``threading.local``: this module is imported
+# in the master, before the worker patches threading, so a ``threading.local`` made here would
+# be the unpatched one, shared by every greenlet of the worker's single thread. gevent's is
+# keyed on the current greenlet whether or not anything was patched (and so is per thread too).
+_pending = greenlet_local()
 
 
 def pre_request(_worker: Any, req: Any) -> None:
+    """gunicorn's hook, run in the request's greenlet just before the environ is built."""
     _pending.headers = list(req.headers)
 
 
