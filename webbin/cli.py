@@ -10,7 +10,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="webbin", description="A self-hosted webhook inspector.")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser(
-        "serve", help="run the web server (creates the database on first start)"
+        "serve", help="run the web server (creates or upgrades the database first)"
     )
     serve.add_argument("--host", default=os.environ.get("WEBBIN_HOST", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
@@ -25,12 +25,35 @@ def main(argv: list[str] | None = None) -> None:
         help="apply the retention limits once (idle bins, old requests, per-bin maximum, "
         "storage quota), as the server does in the background",
     )
+    database = commands.add_parser("db", help="the database schema (migrations)")
+    database_commands = database.add_subparsers(dest="db_command", required=True)
+    database_commands.add_parser(
+        "upgrade", help="apply pending migrations and say from which revision to which"
+    )
+    database_commands.add_parser("current", help="print the database's revision")
     args = parser.parse_args(argv)
 
+    from webbin.storage.migrations import SchemaError
+
+    try:
+        run_command(args)
+    except SchemaError as exc:
+        parser.exit(1, f"webbin: {exc}\n")
+
+
+def run_command(args: argparse.Namespace) -> None:
     if args.command == "serve":
         from webbin.serving.server import serve as run
 
         run(args.host, args.port, args.workers)
+    elif args.command == "db":
+        from webbin.storage import migrations
+
+        app = migrations.standalone_app()
+        if args.db_command == "upgrade":
+            print(migrations.upgrade(app).describe())
+        else:
+            print(migrations.status(app).describe())
     elif args.command == "prune":
         from webbin import create_app
         from webbin.storage.retention import prune

@@ -25,6 +25,9 @@ DEFAULTS: dict[str, Any] = {
     # Base URL shown in capture URLs (e.g. https://hooks.example.com behind a proxy);
     # empty means the URL the dashboard was reached on.
     "PUBLIC_URL": "",
+    # Apply pending schema migrations on start (`webbin serve`: once, before its workers
+    # start); when false, serve refuses an out-of-date database: run `webbin db upgrade`.
+    "MIGRATE_ON_START": True,
     # Requests per page in the dashboard list and the API's default limit.
     "PAGE_SIZE": 50,
     # Resend: seconds to wait for a connection and for the answer; bytes of answer kept.

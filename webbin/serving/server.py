@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 from typing import Any
 
@@ -108,4 +109,18 @@ def setting(name: str) -> Any:
 def serve(host: str, port: int, workers: int = 1, app_config: dict[str, Any] | None = None) -> None:
     # Unless told otherwise: a loopback server is a local tool, anything else faces strangers.
     os.environ.setdefault("WEBBIN_PROFILE", for_bind_host(host))
-    WebbinServer(options(host, port, workers), app_config).run()
+    migrate_before_forking(app_config)
+    worker_config = {**(app_config or {}), "MIGRATE_ON_START": False}
+    WebbinServer(options(host, port, workers), worker_config).run()
+
+
+def migrate_before_forking(app_config: dict[str, Any] | None) -> None:
+    """Schema work once, here in the master before any worker exists (workers migrating a
+    fresh database at once race and fail to boot); the workers then skip it."""
+    from webbin.storage import migrations
+
+    app = migrations.standalone_app(app_config)
+    if app.config["MIGRATE_ON_START"]:
+        print(f"webbin: {migrations.upgrade(app).describe()}", file=sys.stderr, flush=True)
+    else:
+        migrations.require_latest(app)
