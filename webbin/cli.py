@@ -33,15 +33,6 @@ def main(argv: list[str] | None = None) -> None:
     database_commands.add_parser("current", help="print the database's revision")
     args = parser.parse_args(argv)
 
-    from webbin.storage.migrations import SchemaError
-
-    try:
-        run_command(args)
-    except SchemaError as exc:
-        parser.exit(1, f"webbin: {exc}\n")
-
-
-def run_command(args: argparse.Namespace) -> None:
     if args.command == "serve":
         from webbin.serving.server import serve as run
 
@@ -50,10 +41,13 @@ def run_command(args: argparse.Namespace) -> None:
         from webbin.storage import migrations
 
         app = migrations.standalone_app()
-        if args.db_command == "upgrade":
-            print(migrations.upgrade(app).describe())
-        else:
-            print(migrations.status(app).describe())
+        try:
+            if args.db_command == "upgrade":
+                print(migrations.upgrade(app).describe())
+            else:
+                print(migrations.status(app).describe())
+        except migrations.SchemaError as exc:
+            parser.exit(1, f"webbin: {exc}\n")
     elif args.command == "prune":
         from webbin import create_app
         from webbin.storage.retention import prune

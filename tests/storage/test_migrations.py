@@ -527,3 +527,25 @@ def test_serve_with_several_workers_starts_on_a_fresh_database(
     finally:
         process.terminate()
         process.wait(timeout=15)
+
+
+def test_serve_without_migrating_refuses_an_out_of_date_database(tmp_path, database_url, engine):
+    """MIGRATE_ON_START=false is for upgrading by hand: serve then says so rather than start
+    workers on a schema they do not match."""
+    create_0_1_0_schema(engine)
+    env = {
+        **os.environ,
+        "WEBBIN_DATA_DIR": str(tmp_path),
+        "WEBBIN_DATABASE_URL": database_url,
+        "WEBBIN_MIGRATE_ON_START": "false",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "webbin.cli", "serve", "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "MIGRATE_ON_START is off, so run `webbin db upgrade` first" in done.stderr
+    assert revision_of(engine) is None

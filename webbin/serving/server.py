@@ -116,11 +116,15 @@ def serve(host: str, port: int, workers: int = 1, app_config: dict[str, Any] | N
 
 def migrate_before_forking(app_config: dict[str, Any] | None) -> None:
     """Schema work once, here in the master before any worker exists (workers migrating a
-    fresh database at once race and fail to boot); the workers then skip it."""
+    fresh database at once race and fail to boot); the workers then skip it. With
+    MIGRATE_ON_START off, only a check that nothing is pending."""
     from webbin.storage import migrations
 
     app = migrations.standalone_app(app_config)
-    if app.config["MIGRATE_ON_START"]:
-        print(f"webbin: {migrations.upgrade(app).describe()}", file=sys.stderr, flush=True)
-    else:
-        migrations.require_latest(app)
+    try:
+        if app.config["MIGRATE_ON_START"]:
+            print(f"webbin: {migrations.upgrade(app).describe()}", file=sys.stderr, flush=True)
+        else:
+            migrations.require_latest(app)
+    except migrations.SchemaError as exc:
+        raise SystemExit(f"webbin: {exc}") from None
