@@ -1,5 +1,9 @@
 """Shared fixtures: an app on a real SQLite file (and PostgreSQL when configured), and a real
-``webbin serve`` process on a free loopback port for end-to-end tests."""
+``webbin serve`` process on a free loopback port for end-to-end tests.
+
+Every database starts empty and gets its schema from the migrations, as a user's does:
+``create_app`` applies them on start, ``webbin serve`` in its master before the workers.
+"""
 
 from __future__ import annotations
 

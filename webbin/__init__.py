@@ -29,6 +29,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from webbin.live import broker, stream, viewers
     from webbin.outbound import policy
     from webbin.serving.accesslog import RedactingFilter
+    from webbin.storage import migrations
     from webbin.storage.models import db
     from webbin.web import api, csrf, dashboard, errors, filters, security, unavailable
 
@@ -40,6 +41,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     settings.load(app, config)
 
     db.init_app(app)
+    migrations.init_app(app)
     # The outbound policy first, so bad settings fail at start.
     policy.init_app(app)
     broker.init_app(app, app.config.get("BROKER"))
@@ -61,6 +63,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(dashboard.bp)
 
-    with app.app_context():
-        db.create_all()
+    # The schema comes from the migrations only; `webbin serve` applies them once before
+    # its workers start and turns this off for them.
+    if app.config["MIGRATE_ON_START"]:
+        migrations.upgrade(app)
     return app

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--version", action="version", version=f"webbin {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve = commands.add_parser(
-        "serve", help="run the web server (creates the database on first start)"
+        "serve", help="run the web server (creates or upgrades the database first)"
     )
     serve.add_argument("--host", help="address to bind (default: WEBBIN_HOST or 127.0.0.1)")
     serve.add_argument(
@@ -59,6 +59,12 @@ def main(argv: list[str] | None = None) -> None:
         help="apply the retention limits once (idle bins, old requests, per-bin maximum, "
         "storage quota), as the server does in the background",
     )
+    database = commands.add_parser("db", help="the database schema (migrations)")
+    database_commands = database.add_subparsers(dest="db_command", required=True)
+    database_commands.add_parser(
+        "upgrade", help="apply pending migrations and say from which revision to which"
+    )
+    database_commands.add_parser("current", help="print the database's revision")
     args = parser.parse_args(argv)
 
     if args.command is None:
@@ -83,6 +89,18 @@ def run(args: argparse.Namespace) -> None:
             run_server(create_app, args.host, args.port, args.workers)
         except CannotListen as error:
             print(f"webbin: {error}", file=sys.stderr)
+            sys.exit(1)
+    elif args.command == "db":
+        from webbin.storage import migrations
+
+        app = migrations.standalone_app()
+        try:
+            if args.db_command == "upgrade":
+                print(migrations.upgrade(app).describe())
+            else:
+                print(migrations.status(app).describe())
+        except migrations.SchemaError as exc:
+            print(f"webbin: {exc}", file=sys.stderr)
             sys.exit(1)
     elif args.command == "prune":
         from webbin import create_app

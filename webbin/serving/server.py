@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import os
 import socket
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -162,5 +163,23 @@ def serve(
     port = port or settings.PORT
     # Unless told otherwise: a loopback server is a local tool, anything else faces strangers.
     os.environ.setdefault("WEBBIN_PROFILE", for_bind_host(host))
+    migrate_before_forking(app_config)
+    worker_config = {**(app_config or {}), "MIGRATE_ON_START": False}
     server_options = options(host, port, workers or settings.WORKERS, settings)
-    WebbinServer(server_options, factory, app_config).run()
+    WebbinServer(server_options, factory, worker_config).run()
+
+
+def migrate_before_forking(app_config: dict[str, Any] | None) -> None:
+    """Schema work once, here in the master before any worker exists (workers migrating a
+    fresh database at once race and fail to boot); the workers then skip it. With
+    MIGRATE_ON_START off, only a check that nothing is pending."""
+    from webbin.storage import migrations
+
+    app = migrations.standalone_app(app_config)
+    try:
+        if app.config["MIGRATE_ON_START"]:
+            print(f"webbin: {migrations.upgrade(app).describe()}", file=sys.stderr, flush=True)
+        else:
+            migrations.require_latest(app)
+    except migrations.SchemaError as exc:
+        raise SystemExit(f"webbin: {exc}") from None

@@ -3,6 +3,12 @@
 Three tables. A bin owns its captured requests; a captured request owns its resend attempts.
 Every captured request is numbered per bin (``seq``), and ids grow in commit order within a bin
 (see :mod:`webbin.capture`), so ``id`` doubles as the cursor for paging and live replay.
+
+Ids are never reused, or a cursor past a deleted id would skip the request that got it: on
+SQLite the id tables use ``AUTOINCREMENT`` (without it SQLite hands out ``max(id) + 1``,
+reusing the ids of the newest rows once they are deleted); PostgreSQL's sequences never
+hand out a value twice. The schema is made and changed by :mod:`webbin.storage.migrations`,
+which must produce exactly what these models describe (a test compares them).
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-# SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets a bigint.
+# SQLite only makes INTEGER PRIMARY KEY the rowid (and AUTOINCREMENT); PostgreSQL gets a bigint.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
@@ -91,6 +97,7 @@ class CapturedRequest(db.Model):
         # Pruning sums stored body bytes and walks requests oldest first without reading
         # any body (webbin.pruning).
         Index("ix_captured_requests_id_size", "id", "size"),
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -133,7 +140,10 @@ class CapturedRequest(db.Model):
 
 class ResendAttempt(db.Model):
     __tablename__ = "resend_attempts"
-    __table_args__ = (Index("ix_resend_attempts_request_id_id", "request_id", "id"),)
+    __table_args__ = (
+        Index("ix_resend_attempts_request_id_id", "request_id", "id"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     request_id: Mapped[int] = mapped_column(

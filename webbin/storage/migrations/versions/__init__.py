@@ -1,0 +1,1 @@
+"""Alembic revisions, oldest first by their four-digit ids (alembic skips this file)."""
