@@ -75,12 +75,6 @@ class WebbinServer(BaseApplication):
         for key, value in self.options.items():
             self.cfg.set(key, value)
 
-    def run(self) -> None:
-        for address in self.cfg.address:
-            if isinstance(address, tuple):  # a TCP (host, port), not a unix socket
-                check_bind(str(address[0]), int(address[1]))
-        super().run()
-
     def load(self) -> Any:
         # Built here, inside the worker, after gevent has patched the standard library.
         from webbin.live.broker import get_broker
@@ -163,6 +157,7 @@ def serve(
     port = port or settings.PORT
     # Unless told otherwise: a loopback server is a local tool, anything else faces strangers.
     os.environ.setdefault("WEBBIN_PROFILE", for_bind_host(host))
+    check_bind(host, port)  # before any schema work: a taken port changes nothing
     migrate_before_forking(app_config)
     worker_config = {**(app_config or {}), "MIGRATE_ON_START": False}
     server_options = options(host, port, workers or settings.WORKERS, settings)
