@@ -14,14 +14,14 @@ import dataclasses
 import ipaddress
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import Field
 
 from webbin.receiver.handshakes import PROVIDERS, SECRET_CAP, HandshakeSettings
 from webbin.receiver.responses import ResponseSettingsModel
 from webbin.receiver.responses import parse as parse_response
 from webbin.receiver.responses import to_dict as response_dict
 from webbin.receiver.signatures import registry
-from webbin.receiver.strict import StrictModel, Text, absent, bounded_int, invalid, validate
+from webbin.receiver.strict import StrictModel, absent, bounded_int, invalid, text, validate
 from webbin.storage.models import Bin
 
 MAX_SECRETS = 10
@@ -72,12 +72,10 @@ def _header(value: str) -> str:
 
 SchemeName = Literal[tuple(scheme_names())]  # type: ignore[valid-type]
 Provider = Literal[PROVIDERS]  # type: ignore[valid-type]
-Secret = Annotated[
-    Text, AfterValidator(_secret), Field(min_length=1, json_schema_extra={"pattern": r"\S"})
-]
-Network = Annotated[Text, AfterValidator(_network), Field(min_length=1, max_length=100)]
+Secret = text(_secret, min_length=1, json_schema_extra={"pattern": r"^[^\u0000]*\S[^\u0000]*$"})
+Network = text(_network, min_length=1, max_length=100)
 Tolerance = bounded_int(1, MAX_TOLERANCE, "Replay window for signed timestamps, in seconds.")
-HandshakeSecret = Annotated[Text, Field(max_length=SECRET_CAP)]
+HandshakeSecret = text(max_length=SECRET_CAP)
 
 
 # --- what clients send ------------------------------------------------------------------
@@ -86,7 +84,7 @@ HandshakeSecret = Annotated[Text, Field(max_length=SECRET_CAP)]
 class GenericHmac(StrictModel):
     """How `generic-hmac` finds and checks a signature; replaced whole when sent."""
 
-    header: Annotated[Text, AfterValidator(_header), Field(min_length=1, max_length=100)] = Field(
+    header: text(_header, min_length=1, max_length=100) = Field(
         description="The request header holding the signature."
     )
     algorithm: Literal[GENERIC_ALGORITHMS] = Field(  # type: ignore[valid-type]
@@ -95,7 +93,7 @@ class GenericHmac(StrictModel):
     encoding: Literal[GENERIC_ENCODINGS] = Field(  # type: ignore[valid-type]
         default="hex", description="How the digest is written in the header."
     )
-    prefix: Annotated[Text, Field(max_length=50)] = Field(
+    prefix: text(max_length=50) = Field(
         default="", description="Text before the digest, e.g. `sha256=`."
     )
 

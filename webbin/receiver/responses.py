@@ -13,9 +13,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
-from webbin.receiver.strict import StrictModel, Text, bounded_int, invalid, validate
+from webbin.receiver.strict import StrictModel, bounded_int, invalid, text, validate
 
 MAX_DELAY_MS = 30_000
 MAX_BODY = 64 * 1024
@@ -119,33 +119,23 @@ def _path_glob(value: str) -> str:
 
 
 _METHOD = re.compile(r"[A-Za-z]{1,20}")
-_LINE_PATTERN = "^[^\\r\\n\\u0000]*$"
+# What _line accepts, for the document: Latin-1 without CR, LF and NUL.
+_LINE_PATTERN = "^[\\u0001-\\u0009\\u000b\\u000c\\u000e-\\u00ff]*$"
 
-HeaderName = Annotated[
-    str,
-    AfterValidator(_header_name),
-    Field(json_schema_extra={"pattern": f"^{_TOKEN.pattern}$"}),
-]
-HeaderValue = Annotated[
-    str, AfterValidator(_line), Field(json_schema_extra={"pattern": _LINE_PATTERN})
-]
+HeaderName = text(_header_name, json_schema_extra={"pattern": f"^{_TOKEN.pattern}$"})
+HeaderValue = text(_line, json_schema_extra={"pattern": _LINE_PATTERN})
 Status = bounded_int(100, 599, "HTTP status.")
 Delay = bounded_int(0, MAX_DELAY_MS, "Delay before answering, in milliseconds.")
-ContentType = Annotated[
-    str,
-    AfterValidator(_line),
-    Field(
-        min_length=1,
-        max_length=200,
-        description="Content type (HTML, SVG, XML and scripts are served as text/plain).",
-        json_schema_extra={"pattern": _LINE_PATTERN},
-    ),
-]
-Body = Annotated[Text, AfterValidator(_body), Field(max_length=MAX_BODY, description="Body text.")]
-Method = Annotated[
-    str, AfterValidator(_method), Field(json_schema_extra={"pattern": f"^{_METHOD.pattern}$"})
-]
-PathGlob = Annotated[Text, AfterValidator(_path_glob), Field(json_schema_extra={"pattern": "^/"})]
+ContentType = text(
+    _line,
+    min_length=1,
+    max_length=200,
+    description="Content type (HTML, SVG, XML and scripts are served as text/plain).",
+    json_schema_extra={"pattern": _LINE_PATTERN},
+)
+Body = text(_body, max_length=MAX_BODY, description="Body text.")
+Method = text(_method, json_schema_extra={"pattern": f"^{_METHOD.pattern}$"})
+PathGlob = text(_path_glob, json_schema_extra={"pattern": "^/[^\\u0000]*$"})
 # JSON has no tuples: a header is a two-item array, so the pair itself is validated laxly
 # (a list is accepted) while its items stay strict strings.
 HeaderPair = Annotated[

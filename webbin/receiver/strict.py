@@ -9,10 +9,20 @@ field, each naming the field's path (``response.default.headers[0]``), for the A
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+)
 from pydantic_core import PydanticCustomError
 
 
@@ -54,8 +64,28 @@ def _storable(value: str) -> str:
     return value
 
 
-# A string that can be stored as given.
-Text = Annotated[str, AfterValidator(_storable)]
+_NO_NUL = "^[^\\u0000]*$"
+
+
+def text(*checks: Callable[[str], str], **constraints: Any) -> Any:
+    """A string every database can store, with pydantic's ``constraints`` (lengths, schema
+    extras) checked first and then ``checks``, each raising :func:`invalid` or returning the
+    value to keep. A ``pattern`` given in ``json_schema_extra`` must exclude NUL itself."""
+    extra = {"pattern": _NO_NUL, **constraints.pop("json_schema_extra", {})}
+    return Annotated[
+        str,
+        Field(**constraints, json_schema_extra=extra),
+        AfterValidator(_storable),
+        *(AfterValidator(check) for check in checks),
+    ]
+
+
+def _integral(value: Any) -> Any:
+    """JSON has one number type, so ``5.0`` is the integer 5 (as JSON Schema says); a
+    fraction, a string or a boolean is still refused by the strict int that follows."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def bounded_int(low: int, high: int, description: str) -> Any:
@@ -69,6 +99,7 @@ def bounded_int(low: int, high: int, description: str) -> Any:
     # WithJsonSchema, not Field(json_schema_extra=...), so that it composes with absent().
     return Annotated[
         int,
+        BeforeValidator(_integral),
         AfterValidator(check),
         WithJsonSchema(
             {"type": "integer", "minimum": low, "maximum": high, "description": description}
@@ -76,11 +107,20 @@ def bounded_int(low: int, high: int, description: str) -> Any:
     ]
 
 
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 def path_of(loc: tuple[int | str, ...]) -> str:
-    """``("response", "default", "headers", 0)`` -> ``response.default.headers[0]``."""
+    """``("response", "default", "headers", 0)`` -> ``response.default.headers[0]``; a key
+    that is not a plain name is quoted, e.g. ``signature["x y"]``."""
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _NAME.fullmatch(part):
+            out += f".{part}" if out else part
+        else:
+            out += f"[{json.dumps(part)}]"
     return out
 
 
@@ -101,17 +141,24 @@ def _message(error: Any) -> str:
     return text.removeprefix("Value error, ")
 
 
+# Errors reported for one input, and how many of them the message spells out.
+MAX_ERRORS = 50
+MAX_MESSAGE_ERRORS = 5
+
+
 class InvalidInput(ValueError):
-    """Input that failed validation: ``errors`` holds ``{"path", "message"}`` per problem;
-    ``str()`` is all of them in one readable line."""
+    """Input that failed validation: ``errors`` holds ``{"path", "message"}`` per problem
+    (the first :data:`MAX_ERRORS`); ``str()`` is the first few in one readable line."""
 
     def __init__(self, errors: list[dict[str, str]]) -> None:
-        self.errors = errors
-        super().__init__(
-            " ".join(
-                f"{e['path']} {e['message']}." if e["path"] else f"{e['message']}." for e in errors
-            )
-        )
+        self.errors = errors[:MAX_ERRORS]
+        sentences = [
+            f"{e['path']} {e['message']}." if e["path"] else f"{e['message']}."
+            for e in errors[:MAX_MESSAGE_ERRORS]
+        ]
+        if len(errors) > MAX_MESSAGE_ERRORS:
+            sentences.append(f"({len(errors) - MAX_MESSAGE_ERRORS} more problems.)")
+        super().__init__(" ".join(sentences))
 
     @classmethod
     def from_validation(cls, error: ValidationError, prefix: tuple[str, ...] = ()) -> InvalidInput:

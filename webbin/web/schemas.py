@@ -8,19 +8,19 @@ A body that fails is answered 400 with the usual ``{"error", "message"}`` and an
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
 from flask import Response, jsonify, request
 from pydantic import BaseModel, Field
 from werkzeug.exceptions import BadRequest
 
 from webbin.receiver.bin_settings import SettingsPatch
-from webbin.receiver.strict import InvalidInput, StrictModel, Text, absent, validate
+from webbin.receiver.strict import InvalidInput, StrictModel, absent, text, validate
 
 M = TypeVar("M", bound=BaseModel)
 
-Name = Annotated[Text, Field(max_length=200)]
-Url = Annotated[Text, Field(max_length=2000)]
+Name = text(max_length=200)
+Url = text(max_length=2000)
 
 
 class CreateBin(StrictModel):
