@@ -15,7 +15,14 @@ from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, field_validator
 
-from webbin.receiver.strict import StrictModel, bounded_int, invalid, text, validate
+from webbin.receiver.strict import (
+    InvalidInput,
+    StrictModel,
+    bounded_int,
+    invalid,
+    text,
+    validate,
+)
 
 MAX_DELAY_MS = 30_000
 MAX_BODY = 64 * 1024
@@ -90,13 +97,13 @@ def _header_name(value: str) -> str:
 
 
 def _line(value: str) -> str:
-    """One line of HTTP header text: it goes on the wire as Latin-1 bytes."""
-    if any(c in value for c in "\r\n\0"):
-        raise invalid("must not contain CR, LF or NUL")
-    try:
-        value.encode("latin-1")
-    except UnicodeEncodeError:
-        raise invalid("must be Latin-1 text (header values are sent as single bytes)") from None
+    """A header value as HTTP allows it (and gunicorn checks it, answering 500 otherwise):
+    spaces, tabs and visible Latin-1 characters only, so no CR, LF or other controls."""
+    if not _FIELD_VALUE.fullmatch(value):
+        raise invalid(
+            "must be one line of printable Latin-1 text (no control characters but tab, "
+            "nothing beyond U+00FF)"
+        )
     return value
 
 
@@ -119,8 +126,9 @@ def _path_glob(value: str) -> str:
 
 
 _METHOD = re.compile(r"[A-Za-z]{1,20}")
-# What _line accepts, for the document: Latin-1 without CR, LF and NUL.
-_LINE_PATTERN = "^[\\u0001-\\u0009\\u000b\\u000c\\u000e-\\u00ff]*$"
+# RFC 9110's field-value characters: SP, HTAB, VCHAR and obs-text.
+_FIELD_VALUE = re.compile(r"[ \t\x21-\x7e\x80-\xff]*")
+_LINE_PATTERN = "^[\\t\\u0020-\\u007e\\u0080-\\u00ff]*$"
 
 HeaderName = text(_header_name, json_schema_extra={"pattern": f"^{_TOKEN.pattern}$"})
 HeaderValue = text(_line, json_schema_extra={"pattern": _LINE_PATTERN})
@@ -202,10 +210,16 @@ class ResponseSettingsModel(StrictModel):
 
 
 def parse(data: Any) -> ResponseSettings:
-    """The stored JSON of a bin (or the API's `response`) as settings; null or `{}` is
-    no custom response. Raises :class:`~webbin.receiver.strict.InvalidInput`, a ValueError
-    whose errors name each bad field under `response`."""
-    return validate(ResponseSettingsModel, data or {}, ("response",)).settings()
+    """The custom responses stored for a bin; null or `{}` is none.
+
+    Runs on every capture, so it never raises: settings stored by an older release that
+    no longer validate (a header value gunicorn would refuse to send, say) count as no
+    custom response, which is what their sender would otherwise get as a 500.
+    """
+    try:
+        return validate(ResponseSettingsModel, data or {}).settings()
+    except InvalidInput:
+        return ResponseSettings()
 
 
 def to_dict(settings: ResponseSettings) -> dict[str, Any]:
