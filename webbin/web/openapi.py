@@ -1,10 +1,13 @@
 """The OpenAPI 3.1 document served at /api/openapi.json.
 
-It describes the JSON API of :mod:`webbin.api`, the capture URLs of :mod:`webbin.capture`
-and, as far as OpenAPI can, the live WebSocket stream. Response shapes follow
-:mod:`webbin.records`; every error is the ``{"error", "message"}`` object of
-:mod:`webbin.errors`. ``tests/test_openapi.py`` checks it against the app's routes and real
-responses, so a change to either side that is not mirrored here fails the tests.
+It describes the JSON API of :mod:`webbin.web.api`, the capture URLs of
+:mod:`webbin.capture` and, as far as OpenAPI can, the live WebSocket stream. Request bodies
+and the settings inside a Bin are generated from the pydantic models the API validates
+with (:mod:`webbin.web.schemas`, :mod:`webbin.receiver.bin_settings`), so every nested field
+is described and the document cannot drift from the validation; the other response shapes
+follow :mod:`webbin.web.serialize`. Every error is the ``{"error", "message"}`` object of
+:mod:`webbin.web.errors`. ``tests/web/test_openapi.py`` checks it against the app's routes
+and real responses, so a change to either side that is not mirrored here fails the tests.
 """
 
 from __future__ import annotations
@@ -203,6 +206,8 @@ def _model_schemas() -> dict[str, Schema]:
     _, top = models_json_schema(models, schema_generator=_Generate)
     defs = top["$defs"]
     names = {name: _rename(name, defs) for name in defs}
+    if len(set(names.values())) < len(names):  # two models with one title
+        raise RuntimeError(f"component names collide: {sorted(names.values())}")
     schemas = {}
     for name, schema in defs.items():
         schema = _rewrite_refs(schema, names)
@@ -440,7 +445,8 @@ def _json_body(description: str, schema_name: str, required: bool = True) -> Sch
 
 
 ERROR_DESCRIPTIONS = {
-    "400": "The body is not a JSON object, or a field or query parameter is invalid.",
+    "400": "The body is not a JSON object, or a field or query parameter is invalid; for a "
+    "body, `errors` lists each bad or unknown field by its path.",
     "403": "Refused: the WebSocket handshake came from a page on another site.",
     "404": "No bin with this id, or no request with this id in the bin.",
     "413": "The body is larger than the server's limit (MAX_BODY_BYTES); nothing was stored.",
