@@ -76,6 +76,8 @@ Secret = text(_secret, min_length=1, json_schema_extra={"pattern": r"^[^\u0000]*
 Network = text(_network, min_length=1, max_length=100)
 Tolerance = bounded_int(1, MAX_TOLERANCE, "Replay window for signed timestamps, in seconds.")
 HandshakeSecret = text(max_length=SECRET_CAP)
+SignatureHeader = text(_header, min_length=1, max_length=100)
+Prefix = text(max_length=50)
 
 
 # --- what clients send ------------------------------------------------------------------
@@ -84,18 +86,14 @@ HandshakeSecret = text(max_length=SECRET_CAP)
 class GenericHmac(StrictModel):
     """How `generic-hmac` finds and checks a signature; replaced whole when sent."""
 
-    header: text(_header, min_length=1, max_length=100) = Field(
-        description="The request header holding the signature."
-    )
+    header: SignatureHeader = Field(description="The request header holding the signature.")
     algorithm: Literal[GENERIC_ALGORITHMS] = Field(  # type: ignore[valid-type]
         default="sha256", description="HMAC hash."
     )
     encoding: Literal[GENERIC_ENCODINGS] = Field(  # type: ignore[valid-type]
         default="hex", description="How the digest is written in the header."
     )
-    prefix: text(max_length=50) = Field(
-        default="", description="Text before the digest, e.g. `sha256=`."
-    )
+    prefix: Prefix = Field(default="", description="Text before the digest, e.g. `sha256=`.")
 
 
 class SignaturePatch(StrictModel):
