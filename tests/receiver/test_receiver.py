@@ -87,6 +87,18 @@ def test_invalid_settings_are_400(client, bin_, settings):
     assert response.get_json()["message"]
 
 
+def test_handshake_settings_model_knows_every_secret():
+    """The API's handshakes body and what the handshake code uses stay the same fields."""
+    from dataclasses import fields
+
+    from webbin.receiver.bin_settings import HandshakesPatch, HandshakesView
+    from webbin.receiver.handshakes import HandshakeSettings
+
+    known = {f.name for f in fields(HandshakeSettings)}
+    assert set(HandshakesPatch.model_fields) == known
+    assert set(HandshakesView.model_fields) == set(HandshakeSettings().to_dict())
+
+
 def test_slack_handshake_is_answered_and_captured(client, bin_):
     # https://api.slack.com/events/url_verification
     body = {

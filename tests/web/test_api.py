@@ -57,7 +57,8 @@ def test_errors_are_json_with_status(client, method, path, kwargs, status):
     response = getattr(client, method)(path.format(id=bin_id), **kwargs)
     assert response.status_code == status
     body = response.get_json()
-    assert set(body) == {"error", "message"} and body["message"]
+    assert {"error", "message"} <= set(body) <= {"error", "message", "errors"}
+    assert body["message"]
 
 
 def test_requests_of_another_bin_are_not_visible(client):

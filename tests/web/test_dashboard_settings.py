@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html import unescape
 
 import pytest
 from helpers import capture_path
@@ -119,3 +120,44 @@ def test_retry_badge_in_the_list(page):
         client.post(capture_path(data), headers={"X-GitHub-Delivery": "abc-123"}, data=b"{}")
     html = client.get(f"/bins/{bin_id}").get_data(as_text=True)
     assert re.search(r"retry 2 of #1, \+\d+ s", html)
+
+
+@pytest.mark.parametrize(
+    ("url", "fields", "says"),
+    [
+        (
+            "response",
+            {"status": "200", "rules": '[{"method": "POST", "response": {"status": "x"}}]'},
+            "response.rules[0].response.status must be a valid integer.",
+        ),
+        (
+            "response",
+            {"status": "200", "rules": '[{"response": {}, "pathh": "/x"}]'},
+            "response.rules[0].pathh is not a known field.",
+        ),
+        (
+            "response",
+            {"status": "200", "headers": "X-Price: 5 €"},
+            "response.default.headers[0][1]",
+        ),
+        (
+            "signature",
+            {"scheme": "auto", "tolerance_seconds": "soon"},
+            "signature.tolerance_seconds",
+        ),
+        (
+            "signature",
+            {"scheme": "generic-hmac", "generic_header": " "},
+            "signature.generic.header must name the signature header.",
+        ),
+        ("senders", {"allowed_networks": "10.0.0.0/8\nnot-a-network"}, "allowed_networks[1]"),
+    ],
+)
+def test_settings_forms_flash_the_fields_path(page, url, fields, says):
+    """The forms go through the same typed validation as the API, and say where it failed."""
+    client, bin_id, token, _ = page
+    html = post_form(client, f"/bins/{bin_id}/settings/{url}", token, **fields)
+    flashed = re.search(r'<p class="flash flash-error"[^>]*>([^<]*)</p>', html)
+    assert flashed, "no error was flashed"
+    assert says in unescape(flashed.group(1))
+    assert client.get(f"/api/bins/{bin_id}").get_json()["response"]["default"] is None

@@ -17,6 +17,7 @@ import schemathesis
 from helpers import capture_path
 from hypothesis import HealthCheck, settings
 from netguard import loopback_only_fixture, resolve_names  # noqa: F401
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
 import webbin.outbound.client
@@ -28,7 +29,8 @@ APP: list = []
 
 
 def seed() -> None:
-    """Make sure the known bins exist and hold a request, whatever the last call deleted."""
+    """Make sure the known bins exist, answer at once and hold a request, whatever the last
+    call deleted or changed."""
     from webbin.storage.models import Bin, db
 
     app = APP[0]
@@ -37,9 +39,12 @@ def seed() -> None:
         for index, (bin_id, token) in enumerate(
             zip(KNOWN["id"], KNOWN["capture_token"], strict=True)
         ):
-            if db.session.get(Bin, bin_id) is None:
+            bin_ = db.session.get(Bin, bin_id)
+            if bin_ is None:
                 db.session.add(Bin(id=bin_id, capture_token=token, name="seed"))
-                db.session.commit()
+            else:  # a fuzzed custom response may delay answers by up to 30 s: undo it
+                bin_.response_settings = {}
+            db.session.commit()
             listing = client.get(f"/api/bins/{bin_id}/requests").get_json()["requests"]
             if not listing:
                 client.post(
@@ -109,3 +114,80 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 )
 def test_api_never_answers_5xx(case):
     case.call_and_validate(checks=[not_a_server_error])
+
+
+def leaf_paths(value, prefix=""):
+    """Every path into a JSON value, e.g. ``response.default.headers``."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            path = f"{prefix}.{key}" if prefix else key
+            yield path
+            yield from leaf_paths(item, path)
+    elif isinstance(value, list):
+        for item in value:
+            yield from leaf_paths(item, prefix)
+
+
+NESTED = {
+    "signature.scheme",
+    "signature.secrets",
+    "signature.generic.header",
+    "handshakes.enabled",
+    "handshakes.zoom_secret",
+    "response.default.status",
+    "response.default.headers",
+    "response.rules.response",
+}
+
+
+def test_fuzzer_reaches_nested_settings(api_schema):
+    """Schemathesis' coverage phase, run on PATCH /api/bins/{id}: from the document alone it
+    builds bodies that fill every nested settings field, that break each one and that add
+    an unknown key at each level. Nothing gets a 5xx; bodies that fit the document are
+    accepted (only CIDRs are beyond what JSON Schema can say); the others get 400 with the
+    path of each bad field."""
+    operation = api_schema["/api/bins/{id}"]["PATCH"]
+    config = api_schema.config.generation_for(operation=operation)
+    cases = [
+        case
+        for case in api_schema.iter_coverage_cases(
+            operation, generation_modes=list(GenerationMode), generation_config=config
+        )
+        if case.method == "PATCH"  # the phase also tries unexpected methods
+    ]
+    accepted: set[str] = set()
+    error_paths: set[str] = set()
+    for case in cases:
+        case.path_parameters = {"id": KNOWN["id"][0]}
+        response = case.call()
+        assert response.status_code < 500, (case.body, response.text)
+        if response.status_code == 200:
+            accepted.update(leaf_paths(case.body))
+            continue
+        assert response.status_code == 400, (case.body, response.text)
+        errors = response.json()["errors"]
+        assert errors and all(e["message"] for e in errors), response.json()
+        error_paths.update(e["path"] for e in errors)
+        if case.meta.generation.mode is GenerationMode.POSITIVE:
+            assert all(e["path"].startswith("allowed_networks[") for e in errors), errors
+    assert accepted >= NESTED, NESTED - accepted
+    unknown = '["x-schemathesis-unknown-property"]'
+    for level in (
+        "",
+        "signature",
+        "signature.generic",
+        "handshakes",
+        "response",
+        "response.default",
+        "response.rules[0]",
+        "response.rules[0].response",
+    ):
+        assert level + unknown in error_paths, level
+    for field in (
+        "signature.tolerance_seconds",
+        "handshakes.enabled[0]",
+        "response.default.status",
+        "response.default.headers[0][0]",
+        "response.rules[0].response.delay_ms",
+    ):
+        assert field in error_paths, field

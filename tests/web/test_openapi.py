@@ -312,6 +312,10 @@ def test_round_trip_matches_the_document(api_client, contract, target_url):
         ("patch", "/api/bins/{id}", {"data": "not json"}, 400),
         ("patch", "/api/bins/{id}", {"json": {"resend_url": "x" * 2001}}, 400),
         ("patch", "/api/bins/nope", {"json": {}}, 404),
+        ("patch", "/api/bins/{id}", {"json": {"colour": "red"}}, 400),
+        ("patch", "/api/bins/{id}", {"json": {"response": {"default": {"headers": 5}}}}, 400),
+        ("patch", "/api/bins/{id}", {"json": {"handshakes": {"enabled": [["x"]]}}}, 400),
+        ("post", "/api/bins/{id}/requests/{rid}/resend", {"json": {"url": 5}}, 400),
         ("delete", "/api/bins/nope", {}, 404),
         ("get", "/api/bins/{id}/requests?limit=0", {}, 400),
         ("get", "/api/bins/{id}/requests?limit=501", {}, 400),
@@ -346,3 +350,179 @@ def test_capture_errors_match_the_document(tmp_path, document):
     assert too_large["error"] == "body_too_large"
     with app.app_context():
         db.engine.dispose()
+
+
+# --- bodies and settings, generated from the models the API validates with --------------
+
+
+def resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` itself, or the component it refers to (directly or as the non-null branch
+    of a nullable ``anyOf``)."""
+    if "anyOf" in schema:
+        (schema,) = [s for s in schema["anyOf"] if s.get("type") != "null"]
+    if "$ref" in schema:
+        return document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return schema
+
+
+def nested_properties(
+    document: dict[str, Any], schema: dict[str, Any], prefix: str = "", body: bool = True
+) -> set[str]:
+    """Every property path the schema describes, e.g. ``response.default.headers``; for a
+    request ``body``, checks on the way that every object is closed."""
+    schema = resolve(document, schema)
+    if schema.get("type") == "array" and isinstance(schema.get("items"), dict):
+        return nested_properties(document, schema["items"], prefix, body)
+    paths: set[str] = set()
+    if schema.get("type") == "object":
+        assert not body or schema.get("additionalProperties") is False, prefix or "the body"
+        for name, sub in schema["properties"].items():
+            path = f"{prefix}.{name}" if prefix else name
+            paths |= {path} | nested_properties(document, sub, path, body)
+    return paths
+
+
+SETTINGS_FIELDS = {
+    "signature.scheme",
+    "signature.secrets",
+    "signature.tolerance_seconds",
+    "signature.generic.header",
+    "signature.generic.algorithm",
+    "signature.generic.encoding",
+    "signature.generic.prefix",
+    "allowed_networks",
+    "handshakes.enabled",
+    "response.default.status",
+    "response.default.content_type",
+    "response.default.headers",
+    "response.default.body",
+    "response.default.delay_ms",
+    "response.rules.method",
+    "response.rules.path",
+    "response.rules.response.status",
+    "response.rules.response.headers",
+}
+
+
+def request_body(document: dict[str, Any], path: str, method: str) -> dict[str, Any]:
+    return document["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
+
+
+def test_patch_body_describes_every_nested_setting(document):
+    fields = nested_properties(document, request_body(document, "/api/bins/{id}", "patch"))
+    assert (
+        SETTINGS_FIELDS
+        | {
+            "name",
+            "resend_url",
+            "handshakes.meta_verify_token",
+            "handshakes.zoom_secret",
+            "handshakes.twitter_consumer_secret",
+        }
+        <= fields
+    )
+    headers = resolve(document, _at(document, "ResponseSpec", "headers"))
+    assert headers["items"]["prefixItems"][0]["pattern"].startswith("^[!#$")
+    status = _at(document, "ResponseSpec", "status")
+    assert (status["minimum"], status["maximum"]) == (100, 599)
+
+
+def test_other_bodies_are_closed_too(document):
+    assert nested_properties(document, request_body(document, "/api/bins", "post")) == {"name"}
+    resend = request_body(document, "/api/bins/{id}/requests/{rid}/resend", "post")
+    assert nested_properties(document, resend) == {"url"}
+
+
+def test_bin_describes_its_settings_as_shown(document):
+    fields = nested_properties(document, {"$ref": "#/components/schemas/Bin"}, body=False)
+    assert SETTINGS_FIELDS | {"handshakes.zoom_secret_set", "request_count"} <= fields
+    assert "handshakes.zoom_secret" not in fields  # secrets are write-only
+
+
+def test_components_refer_only_to_components(document):
+    text = str(document["components"])
+    assert "$defs" not in text
+    refs = set(re.findall(r"#/components/schemas/(\w+)", str(document)))
+    assert refs <= set(document["components"]["schemas"])
+
+
+def _at(document: dict[str, Any], component: str, name: str) -> dict[str, Any]:
+    return document["components"]["schemas"][component]["properties"][name]
+
+
+FULL_SETTINGS = {
+    "name": "all of it",
+    "resend_url": "http://127.0.0.1:9/{path}",
+    "signature": {
+        "scheme": "generic-hmac",
+        "secrets": ["first-secret-of-enough-length", "second"],
+        "tolerance_seconds": 600,
+        "generic": {"header": "X-Sig", "algorithm": "sha1", "encoding": "base64", "prefix": "s="},
+    },
+    "allowed_networks": ["192.30.252.0/22", "2001:db8::/32"],
+    "handshakes": {"enabled": ["slack", "zoom"], "zoom_secret": "z", "meta_verify_token": ""},
+    "response": {
+        "default": {
+            "status": 202,
+            "content_type": "text/plain",
+            "headers": [["X-One", "1"]],
+            "body": "ok",
+            "delay_ms": 0,
+        },
+        "rules": [
+            {"method": "POST", "path": "/fail/*", "response": {"status": 500}},
+            {"method": None, "path": None, "response": {}},
+        ],
+    },
+}
+
+
+def test_full_settings_round_trip_matches_the_document(api_client, contract):
+    bin_ = contract.check(api_client.post("/api/bins", json={}))
+    changed = contract.check(api_client.patch(f"/api/bins/{bin_['id']}", json=FULL_SETTINGS))
+    assert changed["signature"]["generic"] == FULL_SETTINGS["signature"]["generic"]
+    assert changed["response"]["rules"][1]["response"]["status"] == 200  # defaults filled in
+    assert changed["handshakes"]["zoom_secret_set"] is True
+    assert changed.pop("reverified") == 0  # no request stored yet
+    assert contract.check(api_client.get(f"/api/bins/{bin_['id']}")) == changed
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"name": None, "resend_url": ""},
+        {"response": None},
+        {"response": {}},
+        {"response": {"default": None, "rules": None}},
+        {"signature": {"tolerance_seconds": 1}},
+        {"handshakes": {"enabled": None, "zoom_secret": None}},
+        FULL_SETTINGS,
+        {"extra": 1},
+        {"signature": None},
+        {"signature": {"scheme": "md5"}},
+        {"signature": {"secrets": ["x"] * 11}},
+        {"signature": {"tolerance_seconds": 0}},
+        {"signature": {"generic": {}}},
+        {"signature": {"generic": {"header": "X", "algorithm": "md5"}}},
+        {"handshakes": {"enabled": ["pigeon"]}},
+        {"handshakes": {"enabled": [], "other": 1}},
+        {"response": {"default": {"status": 600}}},
+        {"response": {"default": {"delay_ms": 30001}}},
+        {"response": {"default": {"headers": [["X", "a", "b"]]}}},
+        {"response": {"default": {"headers": [["X:", "a"]]}}},
+        {"response": {"default": {"content_type": ""}}},
+        {"response": {"rules": [{"response": {}}] * 51}},
+        {"response": {"rules": [{"method": "GET"}]}},
+        {"response": {"rules": [{"path": "no-slash", "response": {}}]}},
+        {"name": "x" * 201},
+    ],
+)
+def test_the_document_and_the_validation_agree(api_client, document, body):
+    """A PATCH body is accepted exactly when it validates against the document's schema."""
+    bin_ = api_client.post("/api/bins").get_json()
+    registry = Registry().with_resource(DOC_URI, Resource(document, DRAFT202012))
+    schema = {"$ref": DOC_URI + request_body(document, "/api/bins/{id}", "patch")["$ref"]}
+    valid = Draft202012Validator(schema, registry=registry).is_valid(body)
+    response = api_client.patch(f"/api/bins/{bin_['id']}", json=body)
+    assert response.status_code == (200 if valid else 400), response.get_json()

@@ -1,15 +1,27 @@
-"""Per-bin settings: validation of what the API and the dashboard send, and the masked view
-they show back. Secrets are write-only: sent, stored and used, never returned in full."""
+"""Per-bin settings: the typed models of what the API and the dashboard send (validated
+strictly, one readable error per bad field), and of the masked view they show back.
+Secrets are write-only: sent, stored and used, never returned in full.
+
+Changes are partial: only the settings present change, and inside ``signature`` and
+``handshakes`` only the fields present; ``generic`` and ``response`` are replaced whole.
+The same models generate the OpenAPI components (:mod:`webbin.web.openapi`), so the
+document and the validation cannot drift apart.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+import ipaddress
+from typing import Annotated, Any, Literal
 
-from webbin.receiver.handshakes import PROVIDERS, HandshakeSettings
+from pydantic import Field
+
+from webbin.receiver.handshakes import PROVIDERS, SECRET_CAP, HandshakeSettings
+from webbin.receiver.responses import ResponseSettingsModel
 from webbin.receiver.responses import parse as parse_response
 from webbin.receiver.responses import to_dict as response_dict
-from webbin.receiver.senders import parse_networks
 from webbin.receiver.signatures import registry
+from webbin.receiver.strict import StrictModel, absent, bounded_int, invalid, text, validate
 from webbin.storage.models import Bin
 
 MAX_SECRETS = 10
@@ -31,110 +43,188 @@ def scheme_names() -> list[str]:
     return ["auto", *registry.SCHEMES]
 
 
-def _signature(bin_: Bin, data: Any) -> None:
-    if not isinstance(data, dict):
-        raise ValueError("'signature' must be an object.")
-    unknown = set(data) - {"scheme", "secrets", "tolerance_seconds", "generic"}
-    if unknown:
-        raise ValueError(f"'signature' has unknown field(s): {', '.join(sorted(unknown))}.")
-    if "scheme" in data:
-        if data["scheme"] not in scheme_names():
-            raise ValueError(f"'signature.scheme' must be one of: {', '.join(scheme_names())}.")
-        bin_.signature_scheme = data["scheme"]
-    if "secrets" in data:
-        secrets = data["secrets"]
-        if (
-            not isinstance(secrets, list)
-            or len(secrets) > MAX_SECRETS
-            or not all(
-                isinstance(s, str) and 0 < len(s.strip()) <= MAX_SECRET_LENGTH for s in secrets
-            )
-        ):
-            raise ValueError(
-                f"'signature.secrets' must be a list of at most {MAX_SECRETS} non-empty strings."
-            )
-        bin_.signature_secrets = [s.strip() for s in secrets]
-    if "tolerance_seconds" in data:
-        tolerance = data["tolerance_seconds"]
-        if (
-            not isinstance(tolerance, int)
-            or isinstance(tolerance, bool)
-            or not (1 <= tolerance <= MAX_TOLERANCE)
-        ):
-            raise ValueError(f"'signature.tolerance_seconds' must be from 1 to {MAX_TOLERANCE}.")
-        bin_.signature_tolerance = tolerance
-    if "generic" in data:
-        bin_.signature_options = _generic(data["generic"])
+# --- field types ------------------------------------------------------------------------
 
 
-def _generic(data: Any) -> dict[str, str]:
-    if not isinstance(data, dict):
-        raise ValueError("'signature.generic' must be an object.")
-    header = data.get("header")
-    if not isinstance(header, str) or not header.strip() or len(header) > 100:
-        raise ValueError("'signature.generic.header' must name the signature header.")
-    algorithm = data.get("algorithm", "sha256")
-    if algorithm not in GENERIC_ALGORITHMS:
-        raise ValueError(f"'signature.generic.algorithm' must be one of {GENERIC_ALGORITHMS}.")
-    encoding = data.get("encoding", "hex")
-    if encoding not in GENERIC_ENCODINGS:
-        raise ValueError(f"'signature.generic.encoding' must be one of {GENERIC_ENCODINGS}.")
-    prefix = data.get("prefix", "")
-    if not isinstance(prefix, str) or len(prefix) > 50:
-        raise ValueError("'signature.generic.prefix' must be a short string, e.g. 'sha256='.")
-    return {
-        "header": header.strip(),
-        "algorithm": algorithm,
-        "encoding": encoding,
-        "prefix": prefix,
-    }
+def _secret(value: str) -> str:
+    stripped = value.strip()
+    if not stripped:
+        raise invalid("must not be empty")
+    if len(stripped) > MAX_SECRET_LENGTH:
+        raise invalid(f"must be at most {MAX_SECRET_LENGTH} characters")
+    return stripped
 
 
-def _networks(data: Any) -> list[str]:
-    if (
-        not isinstance(data, list)
-        or len(data) > MAX_NETWORKS
-        or not all(isinstance(n, str) for n in data)
-    ):
-        raise ValueError(f"'allowed_networks' must be a list of at most {MAX_NETWORKS} CIDRs.")
-    return [str(n) for n in parse_networks(data)]
+def _network(value: str) -> str:
+    """A CIDR or single address, stored normalised (``10.1.2.3/8`` -> ``10.0.0.0/8``)."""
+    try:
+        return str(ipaddress.ip_network(value.strip(), strict=False))
+    except ValueError:
+        raise invalid("must be an IP address or CIDR network, e.g. 192.30.252.0/22") from None
 
 
-def _handshakes(bin_: Bin, data: Any) -> None:
-    if not isinstance(data, dict):
-        raise ValueError("'handshakes' must be an object.")
-    enabled = data.get("enabled")
-    if enabled is not None and (
-        not isinstance(enabled, list) or not set(enabled) <= set(PROVIDERS)
-    ):
-        raise ValueError(f"'handshakes.enabled' must list some of: {', '.join(PROVIDERS)}.")
-    merged = dict(bin_.handshake_settings or {})
-    merged.update({k: v for k, v in data.items() if v is not None or k == "enabled"})
-    for secret in ("meta_verify_token", "zoom_secret", "twitter_consumer_secret"):
-        if data.get(secret) == "":  # an explicit empty string clears it
-            merged.pop(secret, None)
-    bin_.handshake_settings = HandshakeSettings.from_dict(merged).to_storage_dict()
+def _header(value: str) -> str:
+    stripped = value.strip()
+    if not stripped:
+        raise invalid("must name the signature header")
+    return stripped
 
 
-def apply(bin_: Bin, data: dict[str, Any]) -> bool:
-    """Apply the settings in ``data`` to ``bin_``; True when verdicts must be recomputed.
+SchemeName = Literal[tuple(scheme_names())]  # type: ignore[valid-type]
+Provider = Literal[PROVIDERS]  # type: ignore[valid-type]
+Secret = text(_secret, min_length=1, json_schema_extra={"pattern": r"^[^\u0000]*\S[^\u0000]*$"})
+Network = text(_network, min_length=1, max_length=100)
+Tolerance = bounded_int(1, MAX_TOLERANCE, "Replay window for signed timestamps, in seconds.")
+HandshakeSecret = text(max_length=SECRET_CAP)
+SignatureHeader = text(_header, min_length=1, max_length=100)
+Prefix = text(max_length=50)
 
-    Raises ValueError with a message fit for the user on anything invalid.
+
+# --- what clients send ------------------------------------------------------------------
+
+
+class GenericHmac(StrictModel):
+    """How `generic-hmac` finds and checks a signature; replaced whole when sent."""
+
+    header: SignatureHeader = Field(description="The request header holding the signature.")
+    algorithm: Literal[GENERIC_ALGORITHMS] = Field(  # type: ignore[valid-type]
+        default="sha256", description="HMAC hash."
+    )
+    encoding: Literal[GENERIC_ENCODINGS] = Field(  # type: ignore[valid-type]
+        default="hex", description="How the digest is written in the header."
+    )
+    prefix: Prefix = Field(default="", description="Text before the digest, e.g. `sha256=`.")
+
+
+class SignaturePatch(StrictModel):
+    """Signature verification settings to change; changing them re-verifies every stored
+    request."""
+
+    scheme: SchemeName = absent("`auto` (detect from the headers) or one scheme's name.")
+    secrets: Annotated[list[Secret], Field(max_length=MAX_SECRETS)] = absent(
+        "Every secret to try (replaces the saved ones; `[]` removes them). Write-only."
+    )
+    tolerance_seconds: Tolerance = absent("Replay window for signed timestamps, in seconds.")
+    generic: GenericHmac = absent("Settings of the `generic-hmac` scheme.")
+
+
+class HandshakesPatch(StrictModel):
+    """Handshake replies to change; a secret left out (or null) stays as it is."""
+
+    enabled: list[Provider] | None = absent(
+        "The providers whose handshakes are answered (exactly these); null for all of them."
+    )
+    meta_verify_token: HandshakeSecret | None = absent(
+        "Meta's hub.verify_token; an empty string clears it. Write-only."
+    )
+    zoom_secret: HandshakeSecret | None = absent(
+        "Zoom's secret token, needed to answer its validation; an empty string clears it. "
+        "Write-only."
+    )
+    twitter_consumer_secret: HandshakeSecret | None = absent(
+        "X (Twitter)'s consumer secret, needed to answer its CRC check; an empty string "
+        "clears it. Write-only."
+    )
+
+
+class SettingsPatch(StrictModel):
+    """The settings part of a change to a bin: only the keys present change."""
+
+    signature: SignaturePatch = absent("Signature verification.")
+    allowed_networks: Annotated[list[Network], Field(max_length=MAX_NETWORKS)] = absent(
+        "Sender allow-list (CIDRs or addresses; replaces the saved list; `[]` turns the check off)."
+    )
+    handshakes: HandshakesPatch = absent("Handshake replies.")
+    response: ResponseSettingsModel | None = absent(
+        "Custom responses (replaced whole); null or `{}` for webbin's usual 200."
+    )
+
+
+# --- what webbin shows back -------------------------------------------------------------
+
+
+class SignatureView(StrictModel):
+    scheme: str = Field(description="`auto` or a scheme name such as `github`, `stripe`.")
+    secrets: list[str] = Field(description="Masked hints of the saved secrets (write-only).")
+    tolerance_seconds: int = Field(description="Replay window for timestamps.", ge=1)
+    generic: GenericHmac | None = Field(description="generic-hmac's settings, or null.")
+
+
+class HandshakesView(StrictModel):
+    enabled: list[Provider] = Field(description="Providers whose handshakes are answered.")
+    meta_verify_token_set: bool
+    zoom_secret_set: bool
+    twitter_consumer_secret_set: bool
+
+
+class SettingsView(StrictModel):
+    """A bin's settings as the API and the page show them: secrets only as masked hints."""
+
+    signature: SignatureView
+    allowed_networks: list[str] = Field(
+        description="Sender allow-list (CIDRs); empty means not checked."
+    )
+    handshakes: HandshakesView
+    response: ResponseSettingsModel
+
+
+# --- applying a change ------------------------------------------------------------------
+
+
+def _signature(bin_: Bin, patch: SignaturePatch) -> None:
+    fields = patch.model_fields_set
+    if "scheme" in fields:
+        bin_.signature_scheme = patch.scheme
+    if "secrets" in fields:
+        bin_.signature_secrets = list(patch.secrets)
+    if "tolerance_seconds" in fields:
+        bin_.signature_tolerance = patch.tolerance_seconds
+    if "generic" in fields:
+        bin_.signature_options = patch.generic.model_dump()
+
+
+def _handshakes(bin_: Bin, patch: HandshakesPatch) -> None:
+    current = HandshakeSettings.from_dict(bin_.handshake_settings)
+    changes: dict[str, Any] = {}
+    if "enabled" in patch.model_fields_set:
+        changes["enabled"] = frozenset(PROVIDERS if patch.enabled is None else patch.enabled)
+    for name in patch.model_fields_set - {"enabled"}:
+        value = getattr(patch, name)
+        if value is not None:  # null leaves the secret as it is
+            changes[name] = value or None  # an explicit empty string clears it
+    bin_.handshake_settings = dataclasses.replace(current, **changes).to_storage_dict()
+
+
+def parse(data: Any) -> SettingsPatch:
+    """``data`` as a settings change; :class:`~webbin.receiver.strict.InvalidInput` (a
+    ValueError naming each bad field's path) on anything invalid or unknown."""
+    return validate(SettingsPatch, data)
+
+
+def apply(bin_: Bin, patch: SettingsPatch | dict[str, Any]) -> bool:
+    """Apply a settings change to ``bin_``; True when verdicts must be recomputed.
+
+    A dict is validated first (raising InvalidInput, a ValueError with a message fit for
+    the user); nothing is changed unless all of it is valid.
     """
+    if not isinstance(patch, SettingsPatch):
+        patch = parse(patch)
     before = (
         bin_.signature_scheme,
         list(bin_.signature_secrets or []),
         bin_.signature_tolerance,
         dict(bin_.signature_options or {}),
     )
-    if "signature" in data:
-        _signature(bin_, data["signature"])
-    if "allowed_networks" in data:
-        bin_.allowed_networks = _networks(data["allowed_networks"])
-    if "handshakes" in data:
-        _handshakes(bin_, data["handshakes"])
-    if "response" in data:
-        bin_.response_settings = response_dict(parse_response(data["response"]))
+    fields = patch.model_fields_set
+    if "signature" in fields:
+        _signature(bin_, patch.signature)
+    if "allowed_networks" in fields:
+        bin_.allowed_networks = list(patch.allowed_networks)
+    if "handshakes" in fields:
+        _handshakes(bin_, patch.handshakes)
+    if "response" in fields:
+        response = patch.response or ResponseSettingsModel()
+        bin_.response_settings = response_dict(response.settings())
     after = (
         bin_.signature_scheme,
         list(bin_.signature_secrets or []),

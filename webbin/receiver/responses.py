@@ -11,7 +11,18 @@ from __future__ import annotations
 import fnmatch
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import ConfigDict, Field, field_validator
+
+from webbin.receiver.strict import (
+    InvalidInput,
+    StrictModel,
+    bounded_int,
+    invalid,
+    text,
+    validate,
+)
 
 MAX_DELAY_MS = 30_000
 MAX_BODY = 64 * 1024
@@ -79,69 +90,136 @@ class ResponseSettings:
         return next((r.response for r in self.rules if r.matches(method, path)), self.default)
 
 
-def _spec(data: Any, where: str) -> ResponseSpec:
-    if not isinstance(data, dict):
-        raise ValueError(f"{where} must be an object.")
-    unknown = set(data) - {"status", "content_type", "headers", "body", "delay_ms"}
-    if unknown:
-        raise ValueError(f"{where} has unknown field(s): {', '.join(sorted(unknown))}.")
-    status = data.get("status", 200)
-    if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
-        raise ValueError(f"{where}.status must be an integer from 100 to 599.")
-    content_type = data.get("content_type", "application/json")
-    if (
-        not isinstance(content_type, str)
-        or not content_type
-        or len(content_type) > 200
-        or any(c in content_type for c in "\r\n\0")
-    ):
-        raise ValueError(f"{where}.content_type must be a media type.")
-    body = data.get("body", "")
-    if not isinstance(body, str) or len(body.encode()) > MAX_BODY:
-        raise ValueError(f"{where}.body must be a string of at most {MAX_BODY} bytes.")
-    delay = data.get("delay_ms", 0)
-    if not isinstance(delay, int) or isinstance(delay, bool) or not 0 <= delay <= MAX_DELAY_MS:
-        raise ValueError(f"{where}.delay_ms must be an integer from 0 to {MAX_DELAY_MS}.")
-    headers = []
-    for pair in data.get("headers", []):
-        if (
-            not isinstance(pair, list | tuple)
-            or len(pair) != 2
-            or not all(isinstance(p, str) for p in pair)
-            or not _TOKEN.fullmatch(pair[0])
-            or any(c in pair[1] for c in "\r\n\0")
-        ):
-            raise ValueError(f"{where}.headers must be a list of [name, value] strings.")
-        if pair[0].lower() not in _FORBIDDEN:
-            headers.append((pair[0], pair[1]))
-    return ResponseSpec(status, content_type, tuple(headers), body, delay)
+def _header_name(value: str) -> str:
+    if not _TOKEN.fullmatch(value):
+        raise invalid("must be a header name: 1 to 100 letters, digits or !#$%&'*+.^_`|~-")
+    return value
+
+
+def _line(value: str) -> str:
+    """A header value as HTTP allows it (and gunicorn checks it, answering 500 otherwise):
+    spaces, tabs and visible Latin-1 characters only, so no CR, LF or other controls."""
+    if not _FIELD_VALUE.fullmatch(value):
+        raise invalid(
+            "must be one line of printable Latin-1 text (no control characters but tab, "
+            "nothing beyond U+00FF)"
+        )
+    return value
+
+
+def _body(value: str) -> str:
+    if len(value.encode("utf-8")) > MAX_BODY:
+        raise invalid(f"must be at most {MAX_BODY} bytes as UTF-8")
+    return value
+
+
+def _method(value: str) -> str:
+    if not _METHOD.fullmatch(value):
+        raise invalid("must be a method name such as POST, or null")
+    return value
+
+
+def _path_glob(value: str) -> str:
+    if not value.startswith("/"):
+        raise invalid("must be a path glob starting with '/', or null")
+    return value
+
+
+_METHOD = re.compile(r"[A-Za-z]{1,20}")
+# RFC 9110's field-value characters: SP, HTAB, VCHAR and obs-text.
+_FIELD_VALUE = re.compile(r"[ \t\x21-\x7e\x80-\xff]*")
+_LINE_PATTERN = "^[\\t\\u0020-\\u007e\\u0080-\\u00ff]*$"
+
+HeaderName = text(_header_name, json_schema_extra={"pattern": f"^{_TOKEN.pattern}$"})
+HeaderValue = text(_line, json_schema_extra={"pattern": _LINE_PATTERN})
+Status = bounded_int(100, 599, "HTTP status.")
+Delay = bounded_int(0, MAX_DELAY_MS, "Delay before answering, in milliseconds.")
+ContentType = text(
+    _line,
+    min_length=1,
+    max_length=200,
+    description="Content type (HTML, SVG, XML and scripts are served as text/plain).",
+    json_schema_extra={"pattern": _LINE_PATTERN},
+)
+Body = text(_body, max_length=MAX_BODY, description="Body text.")
+Method = text(_method, json_schema_extra={"pattern": f"^{_METHOD.pattern}$"})
+PathGlob = text(_path_glob, json_schema_extra={"pattern": "^/[^\\u0000]*$"})
+# JSON has no tuples: a header is a two-item array, so the pair itself is validated laxly
+# (a list is accepted) while its items stay strict strings.
+HeaderPair = Annotated[
+    tuple[HeaderName, HeaderValue],
+    Field(strict=False, description="One header as [name, value]."),
+]
+
+
+class ResponseSpecModel(StrictModel):
+    """One answer a capture URL gives. Every field has a default, so `{}` is a plain 200."""
+
+    model_config = ConfigDict(title="ResponseSpec")
+
+    status: Status = 200
+    content_type: ContentType = "application/json"
+    headers: list[HeaderPair] = Field(
+        default_factory=list,
+        description="Extra headers. Set-Cookie, CSP, X-Content-Type-Options and framing "
+        "headers (Content-Length, Transfer-Encoding, Connection, ...) are dropped.",
+    )
+    body: Body = ""
+    delay_ms: Delay = 0
+
+    @field_validator("headers", mode="after")
+    @classmethod
+    def _drop_forbidden(cls, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        return [(name, value) for name, value in headers if name.lower() not in _FORBIDDEN]
+
+    def spec(self) -> ResponseSpec:
+        return ResponseSpec(
+            self.status, self.content_type, tuple(self.headers), self.body, self.delay_ms
+        )
+
+
+class RuleModel(StrictModel):
+    """Answer `response` to requests with this method and path; the first match wins."""
+
+    model_config = ConfigDict(title="ResponseRule")
+
+    method: Method | None = Field(default=None, description="Method such as POST, or null for any.")
+    path: PathGlob | None = Field(
+        default=None, description="Path glob such as /stripe/*, or null for any."
+    )
+    response: ResponseSpecModel
+
+
+class ResponseSettingsModel(StrictModel):
+    """A bin's custom responses; `{}` (or null) means webbin's usual 200."""
+
+    model_config = ConfigDict(title="ResponseSettings")
+
+    default: ResponseSpecModel | None = Field(
+        default=None, description="The answer when no rule matches; null for webbin's usual 200."
+    )
+    rules: Annotated[list[RuleModel], Field(max_length=MAX_RULES)] | None = Field(
+        default_factory=list, description="Rules by method and path, tried in order."
+    )
+
+    def settings(self) -> ResponseSettings:
+        # An empty default object ({}) counts as no default, as it always has.
+        default = self.default.spec() if self.default and self.default.model_fields_set else None
+        rules = tuple(Rule(r.method, r.path, r.response.spec()) for r in self.rules or ())
+        return ResponseSettings(default, rules)
 
 
 def parse(data: Any) -> ResponseSettings:
-    """Validate the JSON stored per bin (or sent to the API); ValueError says what is wrong."""
-    if not data:
+    """The custom responses stored for a bin; null or `{}` is none.
+
+    Runs on every capture, so it never raises: settings stored by an older release that
+    no longer validate (a header value gunicorn would refuse to send, say) count as no
+    custom response, which is what their sender would otherwise get as a 500.
+    """
+    try:
+        return validate(ResponseSettingsModel, data or {}).settings()
+    except InvalidInput:
         return ResponseSettings()
-    if not isinstance(data, dict):
-        raise ValueError("response must be an object.")
-    unknown = set(data) - {"default", "rules"}
-    if unknown:
-        raise ValueError(f"response has unknown field(s): {', '.join(sorted(unknown))}.")
-    default = _spec(data["default"], "response.default") if data.get("default") else None
-    raw_rules = data.get("rules") or []
-    if not isinstance(raw_rules, list) or len(raw_rules) > MAX_RULES:
-        raise ValueError(f"response.rules must be a list of at most {MAX_RULES} rules.")
-    rules = []
-    for index, raw in enumerate(raw_rules):
-        where = f"response.rules[{index}]"
-        if not isinstance(raw, dict) or "response" not in raw:
-            raise ValueError(f"{where} must be an object with a 'response'.")
-        method, path = raw.get("method"), raw.get("path")
-        if method is not None and (not isinstance(method, str) or not method.isalpha()):
-            raise ValueError(f"{where}.method must be a method name such as POST, or null.")
-        if path is not None and (not isinstance(path, str) or not path.startswith("/")):
-            raise ValueError(f"{where}.path must be a path glob starting with '/', or null.")
-        rules.append(Rule(method, path, _spec(raw["response"], f"{where}.response")))
-    return ResponseSettings(default, tuple(rules))
 
 
 def to_dict(settings: ResponseSettings) -> dict[str, Any]:

@@ -18,25 +18,20 @@ from webbin.storage import queries
 from webbin.storage.models import Bin, db
 from webbin.web.downloads import raw_download
 from webbin.web.openapi import openapi_document
+from webbin.web.schemas import (
+    CreateBin,
+    InvalidBody,
+    ResendBody,
+    UpdateBin,
+    body_as,
+    invalid_body_response,
+)
 from webbin.web.serialize import bin_data, request_detail, request_summary, resend_data
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+bp.register_error_handler(InvalidBody, invalid_body_response)
 
 MAX_LIMIT = 500
-
-
-def json_object() -> dict[str, Any]:
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise BadRequest("The request body must be a JSON object.")
-    return data
-
-
-def optional_text(data: dict[str, Any], key: str, max_length: int) -> str | None:
-    value = data.get(key)
-    if value is not None and (not isinstance(value, str) or len(value) > max_length):
-        raise BadRequest(f"'{key}' must be a string of at most {max_length} characters, or null.")
-    return value or None
 
 
 def int_arg(name: str, default: int | None, minimum: int, maximum: int | None = None) -> int | None:
@@ -63,8 +58,8 @@ def create_bin() -> tuple[Response, int] | Response:
     refused = ratelimit.check_bin_create()
     if refused is not None:
         return refused
-    data = json_object() if request.content_length else {}
-    bin_ = Bin(name=optional_text(data, "name", 200))
+    body = body_as(CreateBin, optional=True)
+    bin_ = Bin(name=body.name or None)
     db.session.add(bin_)
     db.session.commit()
     return jsonify(bin_data(bin_, 0)), 201
@@ -79,15 +74,12 @@ def get_bin(bin_id: str) -> Response:
 @bp.patch("/bins/<bin_id>")
 def update_bin(bin_id: str) -> Response:
     bin_ = queries.get_bin(bin_id)
-    data = json_object()
-    if "name" in data:
-        bin_.name = optional_text(data, "name", 200)
-    if "resend_url" in data:
-        bin_.resend_url = optional_text(data, "resend_url", 2000)
-    try:
-        reverify = settings.apply(bin_, data)
-    except ValueError as error:
-        raise BadRequest(str(error)) from None
+    body = body_as(UpdateBin)
+    if "name" in body.model_fields_set:
+        bin_.name = body.name or None
+    if "resend_url" in body.model_fields_set:
+        bin_.resend_url = body.resend_url or None
+    reverify = settings.apply(bin_, body)
     db.session.commit()
     # Answered once re-verification has finished, saying how many requests it re-checked.
     reverified = verification.reverify(bin_) if reverify else 0
@@ -146,7 +138,7 @@ def resend_request(bin_id: str, request_id: int) -> Response:
         return refused
     bin_ = queries.get_bin(bin_id)
     captured = queries.get_request(bin_id, request_id)
-    url = optional_text(json_object(), "url", resend.MAX_URL_TEMPLATE) or bin_.resend_url
+    url = body_as(ResendBody).url or bin_.resend_url
     if not url:
         raise BadRequest('Give the target as {"url": "http://localhost:3000/hook"}.')
     try:

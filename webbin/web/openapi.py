@@ -1,17 +1,24 @@
 """The OpenAPI 3.1 document served at /api/openapi.json.
 
-It describes the JSON API of :mod:`webbin.api`, the capture URLs of :mod:`webbin.capture`
-and, as far as OpenAPI can, the live WebSocket stream. Response shapes follow
-:mod:`webbin.records`; every error is the ``{"error", "message"}`` object of
-:mod:`webbin.errors`. ``tests/test_openapi.py`` checks it against the app's routes and real
-responses, so a change to either side that is not mirrored here fails the tests.
+It describes the JSON API of :mod:`webbin.web.api`, the capture URLs of
+:mod:`webbin.capture` and, as far as OpenAPI can, the live WebSocket stream. Request bodies
+and the settings inside a Bin are generated from the pydantic models the API validates
+with (:mod:`webbin.web.schemas`, :mod:`webbin.receiver.bin_settings`), so every nested field
+is described and the document cannot drift from the validation; the other response shapes
+follow :mod:`webbin.web.serialize`. Every error is the ``{"error", "message"}`` object of
+:mod:`webbin.web.errors`. ``tests/web/test_openapi.py`` checks it against the app's routes
+and real responses, so a change to either side that is not mirrored here fails the tests.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from pydantic.json_schema import GenerateJsonSchema, models_json_schema
+
 from webbin.config import DEFAULTS
+from webbin.receiver.bin_settings import SettingsView
+from webbin.web.schemas import CreateBin, ResendBody, UpdateBin
 
 Schema = dict[str, Any]
 
@@ -35,7 +42,10 @@ requests: reading a bin needs its `id`.
 capability that reads, changes and deletes it, so keep it secret.
 
 **Errors.** Every error under `/api/` and `/c/` is a JSON object
-`{"error": "<snake_case code>", "message": "<readable text>"}`.
+`{"error": "<snake_case code>", "message": "<readable text>"}`. A JSON body that does not fit
+its schema (an unknown key, a wrong type, a value out of range, anywhere in it) is answered
+400 with, in addition, `"errors": [{"path": "response.default.status", "message": "..."}]`,
+one entry per bad field.
 
 **Paging.** `GET /api/bins/{id}/requests` lists newest first; pass the answer's
 `next_before` as `before` to get the next (older) page, until it is `null`.
@@ -154,62 +164,56 @@ def _request_summary_properties() -> dict[str, Schema]:
 _STATUSES = ["valid", "stale", "invalid", "unsigned", "unverified"]
 
 
-def _settings_properties() -> dict[str, Schema]:
-    """A bin's settings as the API shows them: secrets only as masked hints."""
-    spec = _object(
-        "One answer.",
-        {
-            "status": _integer("HTTP status.", minimum=100, maximum=599),
-            "content_type": _string("Content type (HTML, SVG and XML are served as text)."),
-            "headers": _headers_list("Extra headers (cookies and CSP are dropped)."),
-            "body": _string("Body text."),
-            "delay_ms": _integer("Delay before answering.", minimum=0, maximum=30000),
-        },
-    )
-    return {
-        "signature": _object(
-            "Signature verification settings.",
-            {
-                "scheme": _string("`auto` or a scheme name such as `github`, `stripe`."),
-                "secrets": {
-                    "type": "array",
-                    "items": {"type": "string"},
-                    "description": "Masked hints of the saved secrets (write-only).",
-                },
-                "tolerance_seconds": _integer("Replay window for timestamps.", minimum=1),
-                "generic": {
-                    "type": ["object", "null"],
-                    "description": "generic-hmac's header, algorithm, encoding and prefix.",
-                },
-            },
-        ),
-        "allowed_networks": {
-            "type": "array",
-            "items": {"type": "string"},
-            "description": "Sender allow-list (CIDRs); empty means not checked.",
-        },
-        "handshakes": {
-            "type": "object",
-            "description": "`enabled` providers and, per secret, `<name>_set` booleans.",
-        },
-        "response": _object(
-            "Custom responses.",
-            {
-                "default": {**spec, "type": ["object", "null"]},
-                "rules": {
-                    "type": "array",
-                    "items": _object(
-                        "First matching rule wins.",
-                        {
-                            "method": _nullable(_string("Method, or null for any.")),
-                            "path": _nullable(_string("Path glob, or null for any.")),
-                            "response": spec,
-                        },
-                    ),
-                },
-            },
-        ),
-    }
+def _rename(name: str, defs: dict[str, Schema]) -> str:
+    """pydantic's def key -> component name: the model's title, and ``View`` for the shape
+    webbin sends back when it differs from the shape it accepts (``Foo-Output``)."""
+    base, _, mode = name.partition("-")
+    title = defs[name].get("title", base)
+    return f"{title}View" if mode == "Output" else title
+
+
+def _rewrite_refs(node: Any, names: dict[str, str]) -> Any:
+    if isinstance(node, list):
+        return [_rewrite_refs(item, names) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: _rewrite_refs(value, names) for key, value in node.items()}
+    ref = out.get("$ref")
+    if isinstance(ref, str) and ref.startswith(_PYDANTIC_REF):
+        out["$ref"] = _ref(names[ref.removeprefix(_PYDANTIC_REF)])["$ref"]
+    return out
+
+
+class _Generate(GenerateJsonSchema):
+    """pydantic's JSON Schema without the titles it derives from field names."""
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
+
+_PYDANTIC_REF = "#/$defs/"
+
+
+def _model_schemas() -> dict[str, Schema]:
+    """Components generated from the models the API validates with (and, for the settings
+    inside a Bin, the models of what it answers), refs pointing into components."""
+    models = [
+        (CreateBin, "validation"),
+        (UpdateBin, "validation"),
+        (ResendBody, "validation"),
+        (SettingsView, "serialization"),
+    ]
+    _, top = models_json_schema(models, schema_generator=_Generate)
+    defs = top["$defs"]
+    names = {name: _rename(name, defs) for name in defs}
+    if len(set(names.values())) < len(names):  # two models with one title
+        raise RuntimeError(f"component names collide: {sorted(names.values())}")
+    schemas = {}
+    for name, schema in defs.items():
+        schema = _rewrite_refs(schema, names)
+        schema.pop("title", None)
+        schemas[names[name]] = schema
+    return schemas
 
 
 def _verdict() -> Schema:
@@ -230,43 +234,76 @@ def _verdict() -> Schema:
     )
 
 
-def _schemas() -> dict[str, Schema]:
-    summary = _request_summary_properties()
-    bin_properties: dict[str, Schema] = {
-        "id": _string("Secret id that addresses the bin in the API and the dashboard."),
-        "name": _nullable(_string("Optional label.", maxLength=200)),
-        "capture_url": _string(
-            "Absolute URL to give to webhook providers (`/c/{capture_token}`); "
-            "anything sent to it, or below it, is captured.",
-            format="uri",
-        ),
-        "dashboard_url": _string("Absolute URL of the bin's dashboard page.", format="uri"),
-        "created_at": _timestamp("When the bin was created"),
-        "resend_url": _nullable(
-            _string("Last resend target, offered as the default next time.", maxLength=2000)
-        ),
-        "request_count": _integer("Number of requests stored in the bin.", minimum=0),
-        **_settings_properties(),
-    }
-    return {
-        "Error": _object(
-            "Every error answer of the API and the capture URLs.",
-            {
-                "error": _string(
-                    "Machine-readable code: the HTTP status name in snake_case "
-                    "(`bad_request`, `not_found`, ...) or `body_too_large`.",
-                    examples=["not_found"],
-                ),
-                "message": _string(
-                    "What went wrong, for people.", examples=["No bin with this id."]
+def _error() -> Schema:
+    error = _object(
+        "Every error answer of the API and the capture URLs.",
+        {
+            "error": _string(
+                "Machine-readable code: the HTTP status name in snake_case "
+                "(`bad_request`, `not_found`, ...) or `body_too_large`.",
+                examples=["not_found"],
+            ),
+            "message": _string("What went wrong, for people.", examples=["No bin with this id."]),
+            "errors": {
+                "type": "array",
+                "description": "Only when a JSON body is invalid: one entry per bad or "
+                "unknown field.",
+                "items": _object(
+                    "One invalid field.",
+                    {
+                        "path": _string(
+                            "Where in the body, e.g. `response.default.headers[0]`; empty "
+                            "for the body itself.",
+                            examples=["response.default.status"],
+                        ),
+                        "message": _string(
+                            "What is wrong with it.",
+                            examples=["must be an integer from 100 to 599"],
+                        ),
+                    },
                 ),
             },
-        ),
-        "Bin": _object("A bin: a capture URL and the requests sent to it.", bin_properties),
+        },
+    )
+    error["required"] = ["error", "message"]
+    return error
+
+
+def _bin(models: dict[str, Schema]) -> Schema:
+    """A bin's own fields and, flattened into it, its settings (SettingsView's)."""
+    settings = models.pop("SettingsView")
+    return _object(
+        "A bin: a capture URL and the requests sent to it, and its settings.",
+        {
+            "id": _string("Secret id that addresses the bin in the API and the dashboard."),
+            "name": _nullable(_string("Optional label.", maxLength=200)),
+            "capture_url": _string(
+                "Absolute URL to give to webhook providers (`/c/{capture_token}`); "
+                "anything sent to it, or below it, is captured.",
+                format="uri",
+            ),
+            "dashboard_url": _string("Absolute URL of the bin's dashboard page.", format="uri"),
+            "created_at": _timestamp("When the bin was created"),
+            "resend_url": _nullable(
+                _string("Last resend target, offered as the default next time.", maxLength=2000)
+            ),
+            "request_count": _integer("Number of requests stored in the bin.", minimum=0),
+            **settings["properties"],
+        },
+    )
+
+
+def _schemas() -> dict[str, Schema]:
+    summary = _request_summary_properties()
+    models = _model_schemas()
+    bin_ = _bin(models)
+    return {
+        "Error": _error(),
+        "Bin": bin_,
         "UpdatedBin": _object(
             "A bin after a change, sent once its stored requests are re-verified.",
             {
-                **bin_properties,
+                **bin_["properties"],
                 "reverified": _integer(
                     "How many stored requests were re-verified under the new signature "
                     "settings before this answer (0 when they did not change).",
@@ -274,6 +311,7 @@ def _schemas() -> dict[str, Schema]:
                 ),
             },
         ),
+        **models,
         "RequestSummary": _object("A captured request without its headers and body.", summary),
         "RequestDetail": _object(
             "A captured request with its headers and exact body.",
@@ -413,22 +451,14 @@ def _response(description: str, schema_name: str | None = None) -> Schema:
     return response
 
 
-def _json_body(description: str, properties: dict[str, Schema], required: bool = True) -> Schema:
-    return {
-        "required": required,
-        "description": description,
-        "content": _json(
-            {
-                "type": "object",
-                "description": "Unknown keys are ignored; an empty string counts as null.",
-                "properties": properties,
-            }
-        ),
-    }
+def _json_body(description: str, schema_name: str, required: bool = True) -> Schema:
+    """A JSON body described by a generated component (closed: unknown keys are refused)."""
+    return {"required": required, "description": description, "content": _json(_ref(schema_name))}
 
 
 ERROR_DESCRIPTIONS = {
-    "400": "The body is not a JSON object, or a field or query parameter is invalid.",
+    "400": "The body is not a JSON object, or a field or query parameter is invalid; for a "
+    "body, `errors` lists each bad or unknown field by its path.",
     "403": "Refused: the WebSocket handshake came from a page on another site.",
     "404": "No bin with this id, or no request with this id in the bin.",
     "413": "The body is larger than the server's limit (MAX_BODY_BYTES); nothing was stored.",
@@ -478,10 +508,6 @@ def _operation(
 # --- paths ------------------------------------------------------------------------------
 
 
-def _name_field() -> Schema:
-    return _nullable(_string("Label for the bin; null or empty removes it.", maxLength=200))
-
-
 def _api_paths() -> dict[str, Schema]:
     bin_id = [_param_ref("BinId")]
     request_ids = [_param_ref("BinId"), _param_ref("RequestId")]
@@ -503,7 +529,7 @@ def _api_paths() -> dict[str, Schema]:
                 description="The body is optional; without one the bin has no name. Each "
                 "client may create `BIN_CREATE_BURST` bins at once, then `BIN_CREATE_RATE` per "
                 "second (429 beyond).",
-                body=_json_body("The new bin's fields.", {"name": _name_field()}, required=False),
+                body=_json_body("The new bin's fields.", "CreateBin", required=False),
             )
         },
         "/api/bins/{id}": {
@@ -520,36 +546,7 @@ def _api_paths() -> dict[str, Schema]:
                 {"200": _response("The changed bin.", "UpdatedBin"), **_error_responses(400, 404)},
                 tag="bins",
                 description="Only the keys present are changed.",
-                body=_json_body(
-                    "Fields to change.",
-                    {
-                        "name": _name_field(),
-                        "resend_url": _nullable(
-                            _string(
-                                "Default resend target; null or empty removes it.",
-                                maxLength=2000,
-                            )
-                        ),
-                        "signature": {
-                            "type": "object",
-                            "description": "`scheme`, `secrets` (write-only list), "
-                            "`tolerance_seconds`, `generic` (generic-hmac: `header`, "
-                            "`algorithm`, `encoding`, `prefix`). Changing them re-verifies "
-                            "every stored request.",
-                        },
-                        "allowed_networks": {"type": "array", "items": {"type": "string"}},
-                        "handshakes": {
-                            "type": "object",
-                            "description": "`enabled` (list of slack, meta, graph, zoom, "
-                            "dropbox, twitter), `meta_verify_token`, `zoom_secret`, "
-                            "`twitter_consumer_secret` (write-only; empty string clears).",
-                        },
-                        "response": {
-                            "type": "object",
-                            "description": "`default` answer and `rules` by method and path.",
-                        },
-                    },
-                ),
+                body=_json_body("Fields to change.", "UpdateBin"),
             ),
             "delete": _operation(
                 "deleteBin",
@@ -658,18 +655,7 @@ def _api_paths() -> dict[str, Schema]:
                 "client resends too often or the server already has its most resends in "
                 "flight.",
                 body=_json_body(
-                    "Where to send it; `{}` uses the bin's `resend_url`.",
-                    {
-                        "url": _nullable(
-                            _string(
-                                "Target URL (http or https). `{path}` in it is replaced by the "
-                                "captured path, `{query}` by the query string (without `?`), "
-                                "`{path_and_query}` by the path plus `?query` when there is one.",
-                                maxLength=2000,
-                                examples=["http://localhost:3000{path_and_query}"],
-                            )
-                        )
-                    },
+                    "Where to send it; `{}` uses the bin's `resend_url`.", "ResendBody"
                 ),
             ),
         },
