@@ -523,14 +523,27 @@ def test_body_over_the_parse_cap_is_not_parsed():
     ],
     ids=["plain", "slack-shaped", "zoom-markers"],
 )
-def test_ten_mib_body_is_fast(body):
-    best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
-        got = reply("POST", "challenge=abc&page=1", JSON_HEADERS, body, ALL_CONFIGURED)
-        best = min(best, time.perf_counter() - start)
-        assert got is None
-    assert best < 0.05
+def test_ten_mib_body_is_fast(body, monkeypatch):
+    """A body over the cap is never parsed, whatever markers it holds: checked directly, on
+    ``json.loads``. Anything else that could grow with the body (scans, decoding) has no
+    such hook, so only a CPU budget can catch it becoming costly; ``process_time`` counts
+    this process's CPU, not other load on the machine. The bound is some 1000 times what
+    the call costs today (about 0.1 ms) and about what one Python-level pass over every
+    byte costs, so it catches such a pass, or worse, without depending on machine load."""
+    parsed: list[int] = []
+    real_loads = json.loads
+
+    def loads(text: str | bytes, **kwargs: object) -> object:
+        parsed.append(len(text))
+        return real_loads(text, **kwargs)
+
+    monkeypatch.setattr(json, "loads", loads)
+    start = time.process_time()
+    got = reply("POST", "challenge=abc&page=1", JSON_HEADERS, body, ALL_CONFIGURED)
+    spent = time.process_time() - start
+    assert got is None
+    assert parsed == []
+    assert spent < 0.1
 
 
 # --- settings -----------------------------------------------------------------------------
