@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 
 from sqlalchemy import insert, text
@@ -91,10 +90,8 @@ def test_listing_a_big_bin_uses_the_index(sqlite_app):
             )
         assert "ix_captured_requests_bin_id_id" in plan
         assert "TEMP B-TREE" not in plan  # no sort of the whole bin
-        started = time.perf_counter()
         first = queries.page_of_requests(bin_id, None, 50)
         deep = queries.page_of_requests(bin_id, 1_000, 50)
-        elapsed = time.perf_counter() - started
+    # The plan above is what keeps page 2,000 as fast as page 1; no clock needed to prove it.
     assert [r.seq for r in first[:2]] == [100_000, 99_999]
     assert deep[0].id == 999 and len(deep) == 50
-    assert elapsed < 0.5, f"two pages of a 100k bin took {elapsed:.3f} s"
