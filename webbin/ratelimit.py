@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -96,28 +96,35 @@ class RateLimiter:
 
 
 class ConcurrencyCap:
-    """At most ``limit`` holders at once (0: no cap); a full cap refuses rather than queues.
+    """At most ``limit`` holders at once per key (0: no cap); a full cap refuses rather than
+    queues. Resends in flight, live viewers of a bin and a bin's delayed responses use it.
 
-    Refusing is the point: a queued resend would still hold its client's connection and a
-    greenlet, which is what the cap exists to bound.
+    Refusing is the point: a queued resend or viewer would still hold its client's
+    connection and a greenlet, which is what the cap exists to bound.
     """
 
     def __init__(self, limit: int) -> None:
         self.limit = int(limit)
-        self.held = 0
+        self._held: Counter[str] = Counter()
         self._lock = threading.Lock()
 
-    def enter(self) -> bool:
-        """Take a place; False when all ``limit`` are taken."""
+    def enter(self, key: str = "") -> bool:
+        """Take a place for ``key``; False when all ``limit`` are taken."""
         with self._lock:
-            if self.limit > 0 and self.held >= self.limit:
+            if self.limit > 0 and self._held[key] >= self.limit:
                 return False
-            self.held += 1
+            self._held[key] += 1
             return True
 
-    def leave(self) -> None:
+    def leave(self, key: str = "") -> None:
         with self._lock:
-            self.held -= 1
+            self._held[key] -= 1
+            if self._held[key] <= 0:
+                del self._held[key]
+
+    def held(self, key: str = "") -> int:
+        with self._lock:
+            return self._held.get(key, 0)
 
 
 @dataclass

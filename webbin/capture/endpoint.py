@@ -10,9 +10,7 @@ and sequence numbers grow in commit order within a bin; live viewers rely on tha
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -34,6 +32,7 @@ from webbin.capture.wire import (
 from webbin.live.broker import get_broker
 from webbin.outbound import loopguard
 from webbin.proxies import public_base, request_client_address
+from webbin.ratelimit import ConcurrencyCap
 from webbin.receiver import deliveries
 from webbin.receiver.decide import BinRules, Decision, Delivery, decide
 from webbin.receiver.handshakes import REPLY_HEADERS, HandshakeReply
@@ -188,28 +187,7 @@ def _retry_columns(
     }
 
 
-class _DelayedCount:
-    """Delayed custom responses in flight, per bin."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._open: Counter[str] = Counter()
-
-    def enter(self, bin_id: str) -> bool:
-        with self._lock:
-            if self._open[bin_id] >= MAX_DELAYED_PER_BIN:
-                return False
-            self._open[bin_id] += 1
-            return True
-
-    def leave(self, bin_id: str) -> None:
-        with self._lock:
-            self._open[bin_id] -= 1
-            if self._open[bin_id] <= 0:
-                del self._open[bin_id]
-
-
-_delayed = _DelayedCount()
+_delayed = ConcurrencyCap(MAX_DELAYED_PER_BIN)
 
 
 def answer_response(stored: Stored) -> Response:

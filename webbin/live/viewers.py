@@ -10,13 +10,12 @@ a few are queued, instead of piling up in memory.
 from __future__ import annotations
 
 import threading
-from collections import Counter
 from typing import Any
 
 from flask import Flask, current_app, g, request
 from sqlalchemy import select
 
-from webbin.ratelimit import client_key, limiters, too_many
+from webbin.ratelimit import ConcurrencyCap, client_key, limiters, too_many
 from webbin.storage.models import Bin, db
 
 # Unread incoming messages kept per socket; webbin's handlers never read any.
@@ -58,28 +57,6 @@ def socket_options(app: Flask) -> dict[str, Any]:
     }
 
 
-class ViewerCount:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._open: Counter[str] = Counter()
-
-    def enter(self, bin_id: str, limit: int) -> bool:
-        with self._lock:
-            if limit > 0 and self._open[bin_id] >= limit:
-                return False
-            self._open[bin_id] += 1
-            return True
-
-    def leave(self, bin_id: str) -> None:
-        with self._lock:
-            self._open[bin_id] -= 1
-            if self._open[bin_id] <= 0:
-                del self._open[bin_id]
-
-    def __getitem__(self, bin_id: str) -> int:
-        return self._open.get(bin_id, 0)
-
-
 def _is_socket() -> bool:
     return request.headers.get("Upgrade", "").lower() == "websocket"
 
@@ -94,9 +71,9 @@ def _before_request() -> Any:
         # The stream closes with 4404 after the handshake; count it as the probe it is.
         limiters().probe.take(client_key())
         return None
-    count: ViewerCount = current_app.extensions["webbin.viewers"]
-    limit = int(current_app.config["MAX_VIEWERS_PER_BIN"])
-    if not count.enter(bin_id, limit):
+    count: ConcurrencyCap = current_app.extensions["webbin.viewers"]
+    limit = count.limit
+    if not count.enter(bin_id):
         return too_many(1, f"This bin already has {limit} live viewers; close one first.")
     g.webbin_viewing = bin_id
     return None
@@ -109,6 +86,6 @@ def _teardown(_error: BaseException | None) -> None:
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["webbin.viewers"] = ViewerCount()
+    app.extensions["webbin.viewers"] = ConcurrencyCap(int(app.config["MAX_VIEWERS_PER_BIN"]))
     app.before_request(_before_request)
     app.teardown_request(_teardown)
