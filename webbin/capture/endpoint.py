@@ -11,7 +11,7 @@ and sequence numbers grow in commit order within a bin; live viewers rely on tha
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,7 +33,7 @@ from webbin.live.broker import get_broker
 from webbin.outbound import loopguard
 from webbin.proxies import public_base, request_client_address
 from webbin.ratelimit import ConcurrencyCap
-from webbin.receiver import deliveries
+from webbin.receiver import deliveries, verification
 from webbin.receiver.decide import BinRules, Decision, Delivery, decide
 from webbin.receiver.handshakes import REPLY_HEADERS, HandshakeReply
 from webbin.receiver.responses import SAFETY_HEADERS, ResponseSpec
@@ -101,7 +101,7 @@ def ingest(bin_row: Any, record: dict[str, Any]) -> Stored | None:
         received_at=record["received_at"],
     )
     decision = decide(delivery, BinRules.from_row(bin_row))
-    stored = _store(bin_row.id, record, decision)
+    stored = _store(bin_row, delivery, record, decision)
     if stored is not None:
         try:
             get_broker(current_app).publish(stored.bin_id)
@@ -110,12 +110,29 @@ def ingest(bin_row: Any, record: dict[str, Any]) -> Stored | None:
     return stored
 
 
-def _store(bin_id: str, record: dict[str, Any], decision: Decision) -> Stored | None:
-    """One short transaction: bump the bin's sequence (taking its lock), mark retries, insert."""
+def _store(
+    bin_row: Any, delivery: Delivery, record: dict[str, Any], decision: Decision
+) -> Stored | None:
+    """One short transaction: bump the bin's sequence (taking its lock), mark retries, insert.
+
+    The bump also returns the bin's signature settings as they are now, under its lock: if
+    they changed since ``decide`` read them (a re-verification may already have passed this
+    request's place), the status is worked out again from the new ones, so no verdict is
+    stored stale. That is the rare case; the usual one does no CPU work under the lock.
+    """
+    bin_id = bin_row.id
     with db.engine.begin() as conn:
-        seq = conn.execute(_BUMP_SEQ, {"bin_id": bin_id}).scalar()
-        if seq is None:
+        bumped = conn.execute(_BUMP_SEQ, {"bin_id": bin_id}).first()
+        if bumped is None:
             return None
+        seq = bumped.last_seq
+        if _signature_settings(bumped) != _signature_settings(bin_row):
+            verdict = verification.status_of(
+                delivery, bumped.signature_scheme, verification.options_for(bumped)
+            )
+            decision = replace(
+                decision, signature_scheme=verdict.scheme, signature_status=verdict.status
+            )
         row = {
             **record,
             "bin_id": bin_id,
@@ -144,8 +161,25 @@ _BUMP_SEQ = (
     update(Bin)
     .where(Bin.id == bindparam("bin_id"))
     .values(last_seq=Bin.last_seq + 1)
-    .returning(Bin.last_seq)
+    .returning(
+        Bin.last_seq,
+        Bin.signature_scheme,
+        Bin.signature_secrets,
+        Bin.signature_tolerance,
+        Bin.signature_options,
+    )
 )
+
+
+def _signature_settings(row: Any) -> tuple[Any, ...]:
+    return (
+        row.signature_scheme,
+        row.signature_secrets,
+        row.signature_tolerance,
+        row.signature_options,
+    )
+
+
 _INSERT = insert(CapturedRequest).returning(CapturedRequest.id)
 # The latest earlier delivery with the same key: an index seek, however many repeats exist.
 _LATEST_DELIVERY = (
