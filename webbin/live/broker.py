@@ -1,8 +1,9 @@
-"""Live fan-out: wakes every viewer of a bin when something new is stored in it.
+"""Live fan-out: tells a bin's reader in this process that something new is stored in it.
 
-A notification carries no data, only "bin X changed". Viewers then read the database from
-their own cursor, so a lost or duplicated notification can never lose or duplicate a row:
-the database stays the single source of truth and the broker only cuts latency.
+A notification carries at most the newest id stored, never the row itself: the reader then
+reads the database after its own cursor, so a lost or duplicated notification can never lose
+or duplicate a row. The database stays the single source of truth and the broker only cuts
+latency (a reader also re-reads every ``STREAM_POLL_SECONDS`` when nothing is said).
 """
 
 from __future__ import annotations
@@ -20,22 +21,42 @@ class Subscription(Protocol):
     def wait(self, timeout: float) -> bool:
         """Block until notified or ``timeout`` seconds pass; True when notified."""
 
+    def take(self) -> int | None:
+        """What the notifications since the last ``take`` said: the newest id announced
+        (0 when none came), or None when one of them did not say (read to find out)."""
+
+    def interrupt(self) -> None:
+        """Wake a ``wait`` without news (its owner is stopping)."""
+
 
 class Broker(Protocol):
-    def publish(self, bin_id: str) -> None:
-        """Tell every subscriber of ``bin_id`` that the bin changed."""
+    def publish(self, bin_id: str, newest_id: int | None = None) -> None:
+        """Tell every subscriber of ``bin_id`` that the bin changed; ``newest_id``, when
+        given, is the newest id now committed in it (a reader past it has nothing to do)."""
 
     def subscribe(self, bin_id: str) -> AbstractContextManager[Subscription]:
         """A subscription for as long as the ``with`` block lasts."""
 
 
 class _Signal:
-    """A level-triggered flag: a notification that arrives while nobody waits is kept."""
+    """A level-triggered flag with the news it carries: a notification that arrives while
+    nobody waits is kept, and several are folded into one."""
 
     def __init__(self) -> None:
         self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._newest = 0
+        self._unknown = False
 
-    def set(self) -> None:
+    def set(self, newest_id: int | None = None) -> None:
+        with self._lock:
+            if newest_id is None:
+                self._unknown = True
+            else:
+                self._newest = max(self._newest, newest_id)
+        self._event.set()
+
+    def interrupt(self) -> None:
         self._event.set()
 
     def wait(self, timeout: float) -> bool:
@@ -43,19 +64,26 @@ class _Signal:
         self._event.clear()
         return fired
 
+    def take(self) -> int | None:
+        with self._lock:
+            news = None if self._unknown else self._newest
+            self._newest, self._unknown = 0, False
+        return news
+
 
 class InProcessBroker:
-    """Fan-out between the viewers of one process (one gunicorn worker)."""
+    """Fan-out within one process (one gunicorn worker): each bin with live viewers has one
+    subscriber here, its reader (:mod:`webbin.live.feed`)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._subscribers: dict[str, set[_Signal]] = defaultdict(set)
 
-    def publish(self, bin_id: str) -> None:
+    def publish(self, bin_id: str, newest_id: int | None = None) -> None:
         with self._lock:
             signals = list(self._subscribers.get(bin_id, ()))
         for signal in signals:
-            signal.set()
+            signal.set(newest_id)
 
     @contextmanager
     def subscribe(self, bin_id: str) -> Iterator[Subscription]:

@@ -1,8 +1,10 @@
 """Live streams: push every new request of a bin to a WebSocket, replaying missed ones first.
 
-The loop subscribes to the broker *before* reading the database, then alternates "send all
-rows after my cursor" and "wait for a notification (or the poll interval)". Because ids grow
-in commit order within a bin (see :mod:`webbin.capture`), the cursor never skips a row, and
+Each socket joins its bin's feed (:mod:`webbin.live.feed`) and loops: catch up from the
+database while its cursor is before the feed's backlog (a replay, or a viewer that fell too far
+behind), then send the feed's prebuilt frames after its cursor, then sleep until the feed (or
+the socket closing) wakes it. An idle viewer costs no database query. Because ids grow in
+commit order within a bin (see :mod:`webbin.capture`), the cursor never skips a row, and
 because rows are only ever sent past the cursor, none is sent twice.
 """
 
@@ -15,21 +17,23 @@ from urllib.parse import urlsplit
 from flask import Flask, abort, current_app, request
 from flask_sock import ConnectionClosed, Sock
 
-from webbin.live.broker import get_broker
+from webbin.live import feed
+from webbin.live.feed import BATCH, FAILED, GONE, Behind, frame, get_feeds
 from webbin.proxies import public_host
 from webbin.storage import queries
 
 sock = Sock()
 
-# Rows sent per database read while catching up, so a long replay streams in bounded chunks.
-BATCH = 200
 # Close code for "no such bin": not one of the codes the browser client reconnects on.
 CLOSE_NOT_FOUND = 4404
+# The reader failed (logged): the client reconnects and resumes from its cursor.
+CLOSE_INTERNAL_ERROR = 1011
 
 
 def init_app(app: Flask) -> None:
     from webbin.live.viewers import socket_options
 
+    feed.init_app(app)
     # Pings, the largest message a viewer may send, and a cap on unread ones.
     app.config.setdefault("SOCK_SERVER_OPTIONS", socket_options(app))
     sock.init_app(app)
@@ -77,20 +81,68 @@ def parse_cursor(value: str | None) -> int:
         return 0
 
 
-def stream(ws: Any, bin_id: str, cursor: int, render: Callable[[Any], str]) -> None:
-    """Send ``render(row)`` for every row after ``cursor``, now and as they arrive."""
-    poll = float(current_app.config["STREAM_POLL_SECONDS"])
-    with get_broker(current_app).subscribe(bin_id) as subscription:
-        while ws.connected:
-            rows = queries.rows_after(bin_id, cursor, BATCH)
-            if rows is None:
-                ws.close(reason=CLOSE_NOT_FOUND, message="no such bin")
-                return
-            try:
-                for row in rows:
-                    ws.send(render(row))
-                    cursor = row.id
-            except ConnectionClosed:
-                return
-            if len(rows) < BATCH:
-                subscription.wait(poll)
+class _Viewer:
+    """One WebSocket following a feed. It sleeps on simple-websocket's own event, which its
+    reader thread also sets when the socket closes, so a departed viewer leaves at once."""
+
+    def __init__(self, ws: Any) -> None:
+        self._ws = ws
+
+    def wake(self) -> None:
+        self._ws.event.set()
+
+    def clear(self) -> None:
+        """Called before looking at the feed: a wake after the look is then never lost."""
+        self._ws.event.clear()
+
+    def wait(self) -> None:
+        self._ws.event.wait()
+
+    @property
+    def connected(self) -> bool:
+        return bool(self._ws.connected)
+
+    def send(self, data: bytes) -> None:
+        """Write a prebuilt frame whole (:class:`webbin.live.viewers.SerialSocket`)."""
+        self._ws.sock.sendall(data)
+
+
+def stream(ws: Any, bin_id: str, cursor: int, fmt: str, render: Callable[[Any], str]) -> None:
+    """Send ``render(row)`` for every row after ``cursor``, now and as they arrive.
+
+    ``fmt`` names the rendering: the bin's feed renders each new row once per format, with
+    the renderer of the format's first viewer, so ``render`` must depend only on the row.
+    """
+    viewer = _Viewer(ws)
+    feeds = get_feeds(current_app)
+    with feeds.watch(bin_id, fmt, render, viewer, request.url_root) as followed:
+        try:
+            while True:
+                viewer.clear()
+                if not viewer.connected:
+                    return
+                todo = followed.after(fmt, cursor)
+                if todo == GONE:
+                    ws.close(reason=CLOSE_NOT_FOUND, message="no such bin")
+                    return
+                if todo == FAILED:
+                    ws.close(reason=CLOSE_INTERNAL_ERROR, message="live feed failed")
+                    return
+                if isinstance(todo, Behind):
+                    rows = queries.rows_after(bin_id, cursor, BATCH)
+                    if rows is None:
+                        ws.close(reason=CLOSE_NOT_FOUND, message="no such bin")
+                        return
+                    for row in rows:
+                        viewer.send(frame(render(row)))
+                        cursor = row.id
+                    if len(rows) < BATCH:
+                        cursor = max(cursor, todo.base)
+                    continue
+                if not todo:
+                    viewer.wait()
+                for row_id, data in todo:
+                    viewer.send(data)
+                    cursor = row_id
+        except (ConnectionClosed, OSError):
+            return

@@ -1,6 +1,7 @@
 """Limits on live viewers: how many sockets a bin may have open, and what a socket may send.
 
-Every live stream holds a greenlet and a database poll, so a bin takes at most
+Every live stream holds a greenlet and a socket (its bin's feed does the database reads), so a
+bin takes at most
 ``MAX_VIEWERS_PER_BIN`` open streams per worker process; the next one is refused with 429
 before the WebSocket handshake. Viewers have nothing to say to webbin: a message larger than
 ``WS_MAX_MESSAGE_BYTES`` closes the socket (1009), and messages nobody reads are dropped once
@@ -34,16 +35,43 @@ class CappedInbox(list):
             super().append(item)
 
 
+class SerialSocket:
+    """A viewer's socket whose sends write whole frames, one at a time.
+
+    simple-websocket writes with ``socket.send``, which under gevent (or with a timeout) may
+    write part of a frame and drop the rest once a slow viewer's buffers fill, and its reader
+    thread writes pings and pongs concurrently with the stream's frames. Here every send is
+    ``sendall`` under a lock, so frames are neither cut nor interleaved.
+    """
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+        self._lock = threading.Lock()
+
+    def sendall(self, data: bytes) -> None:
+        with self._lock:
+            self._sock.sendall(data)
+
+    def send(self, data: bytes) -> int:
+        self.sendall(data)
+        return len(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
 def start_reader(*args: Any, target: Any = None, **kwargs: Any) -> threading.Thread:
     """The ``thread_class`` simple-websocket reads a socket with (a greenlet under gevent).
 
-    It swaps in a capped inbox before the reading starts, the only hook simple-websocket
-    offers on incoming messages. ``threading.Thread`` is looked up at call time, so it is
-    gevent's when the worker has patched the standard library.
+    It swaps in a capped inbox and a :class:`SerialSocket` before the reading starts, the
+    only hook simple-websocket offers (the handshake is already written by then).
+    ``threading.Thread`` is looked up at call time, so it is gevent's when the worker has
+    patched the standard library.
     """
     socket = getattr(target, "__self__", None)
     if socket is not None and isinstance(getattr(socket, "input_buffer", None), list):
         socket.input_buffer = CappedInbox(QUEUED_MESSAGES)
+        socket.sock = SerialSocket(socket.sock)
     return threading.Thread(*args, target=target, daemon=True, **kwargs)
 
 

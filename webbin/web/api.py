@@ -165,5 +165,6 @@ def stream_requests(ws: Any, bin_id: str) -> None:
         ws,
         bin_id,
         parse_cursor(request.args.get("after")),
+        "api-summary",
         lambda row: json.dumps(request_summary(row)),
     )

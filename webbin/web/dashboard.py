@@ -337,10 +337,11 @@ def live_rows(ws: Any, bin_id: str) -> None:
         return
 
     def render(row: Any) -> str:
+        # Rendered once per row for every viewer of the bin: nothing here may be per viewer.
         html = render_template(
             "_row.html", bin_id=bin_id, row=row, originals=queries.originals([row])
         )
         db.session.remove()
         return json.dumps({"id": row.id, "content": html})
 
-    stream(ws, bin_id, parse_cursor(request.args.get("after")), render)
+    stream(ws, bin_id, parse_cursor(request.args.get("after")), "dashboard-row", render)
