@@ -40,3 +40,22 @@ def test_a_blocked_viewer_is_woken_by_a_publish_from_another_thread():
         broker.publish("bin")  # before or after the wait began: the flag is kept either way
         waiter.join(30)
     assert woken == [True]
+
+
+def test_notifications_fold_into_the_newest_id_or_say_read():
+    broker = InProcessBroker()
+    with broker.subscribe("bin") as sub:
+        broker.publish("bin", 7)
+        broker.publish("bin", 5)
+        assert sub.wait(0) and sub.take() == 7  # the newest of those announced
+        assert sub.take() == 0  # nothing since
+        broker.publish("bin", 9)
+        broker.publish("bin")  # e.g. a delete: says nothing, so the reader must look
+        assert sub.wait(0) and sub.take() is None
+
+
+def test_interrupt_wakes_without_news():
+    broker = InProcessBroker()
+    with broker.subscribe("bin") as sub:
+        sub.interrupt()
+        assert sub.wait(0) and sub.take() == 0

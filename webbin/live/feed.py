@@ -144,6 +144,10 @@ class Feed:
             self._viewers.discard(viewer)
             return len(self._viewers)
 
+    def viewer_count(self) -> int:
+        with self._lock:
+            return len(self._viewers)
+
     def after(self, fmt: str, cursor: int) -> list[tuple[int, bytes]] | Behind | str:
         """What a viewer of ``fmt`` at ``cursor`` should do next: send these (id, frame)
         pairs (none: wait to be woken), catch up from the database, or close (GONE/FAILED)."""
@@ -285,9 +289,10 @@ class Feeds:
             if self._feeds.get(feed.bin_id) is feed:
                 del self._feeds[feed.bin_id]
 
-    def get(self, bin_id: str) -> Feed | None:
+    def viewer_count(self, bin_id: str) -> int:
         with self._lock:
-            return self._feeds.get(bin_id)
+            feed = self._feeds.get(bin_id)
+        return 0 if feed is None else feed.viewer_count()
 
 
 def init_app(app: Flask) -> None:

@@ -129,6 +129,11 @@ def stream(ws: Any, bin_id: str, cursor: int, fmt: str, render: Callable[[Any], 
                     ws.close(reason=CLOSE_INTERNAL_ERROR, message="live feed failed")
                     return
                 if isinstance(todo, Behind):
+                    current_app.logger.debug(
+                        "a viewer of bin %s is catching up from the database after id %d",
+                        bin_id,
+                        cursor,
+                    )
                     rows = queries.rows_after(bin_id, cursor, BATCH)
                     if rows is None:
                         ws.close(reason=CLOSE_NOT_FOUND, message="no such bin")
