@@ -17,6 +17,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,13 @@ def local(tmp_path: Path) -> Iterator[Callable[..., Local]]:
             db.engine.dispose()
 
 
+@pytest.fixture
+def connect() -> Iterator[Callable[..., ClientConnection]]:
+    """Open WebSocket clients, all closed at the end of the test."""
+    with ExitStack() as stack:
+        yield lambda url, **options: stack.enter_context(ws_connect(url, **options))
+
+
 class Counting:
     """SQL statements that mention ``needle`` in their parameters, run outside this test's
     thread (the test's own captures are not the viewers' doing)."""
@@ -173,12 +181,12 @@ def post(server, bin_: dict, path: str = "") -> None:
         assert response.status == 200
 
 
-def test_many_viewers_each_get_every_row_once_in_order(server):
+def test_many_viewers_each_get_every_row_once_in_order(server, connect):
     """Ten viewers from the start, five more joining (replaying from 0) while four senders
     capture concurrently: each gets all 100 rows, in id order, none twice."""
     bin_ = server.new_bin()
     url = server.url.replace("http://", "ws://") + f"/api/bins/{bin_['id']}/stream"
-    early = [ws_connect(url) for _ in range(10)]
+    early = [connect(url) for _ in range(10)]
     post(server, bin_, "/ready")  # every early viewer is following once it has this
     ready = [receive(ws)["id"] for ws in early]
     late: list[ClientConnection] = []
@@ -187,37 +195,33 @@ def test_many_viewers_each_get_every_row_once_in_order(server):
         for i in range(25):
             post(server, bin_, f"/{sender}/{i}")
             if sender == 0 and i % 5 == 0:
-                late.append(ws_connect(url + "?after=0"))
+                late.append(connect(url + "?after=0"))
 
-    try:
-        with ThreadPoolExecutor(4) as pool:
-            list(pool.map(send, range(4)))
-        expected = sorted(
-            r["id"]
-            for r in json.load(
-                urllib.request.urlopen(f"{server.url}/api/bins/{bin_['id']}/requests?limit=200")
-            )["requests"]
-        )
-        assert len(expected) == 101 and set(ready) == {expected[0]}
-        for ws in early:
-            assert receive_ids(ws, 100) == expected[1:]
-        for ws in late:
-            assert receive_ids(ws, 101) == expected
-        post(server, bin_, "/marker")  # and nothing more after them
-        for ws in early + late:
-            assert receive(ws)["path"].endswith("/marker")
-    finally:
-        for ws in early + late:
-            ws.close()
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(send, range(4)))
+    expected = sorted(
+        r["id"]
+        for r in json.load(
+            urllib.request.urlopen(f"{server.url}/api/bins/{bin_['id']}/requests?limit=200")
+        )["requests"]
+    )
+    assert len(expected) == 101 and set(ready) == {expected[0]}
+    for ws in early:
+        assert receive_ids(ws, 100) == expected[1:]
+    for ws in late:
+        assert receive_ids(ws, 101) == expected
+    post(server, bin_, "/marker")  # and nothing more after them
+    for ws in early + late:
+        assert receive(ws)["path"].endswith("/marker")
 
 
-def test_deleting_the_bin_closes_its_viewers_with_4404(server):
+def test_deleting_the_bin_closes_its_viewers_with_4404(server, connect):
     bin_ = server.new_bin()
     base = server.url.replace("http://", "ws://")
     viewers = [
-        ws_connect(f"{base}/api/bins/{bin_['id']}/stream"),
-        ws_connect(f"{base}/api/bins/{bin_['id']}/stream"),
-        ws_connect(f"{base}/bins/{bin_['id']}/live"),
+        connect(f"{base}/api/bins/{bin_['id']}/stream"),
+        connect(f"{base}/api/bins/{bin_['id']}/stream"),
+        connect(f"{base}/bins/{bin_['id']}/live"),
     ]
     post(server, bin_, "/ready")
     for ws in viewers:
@@ -234,28 +238,24 @@ def test_deleting_the_bin_closes_its_viewers_with_4404(server):
 # --- in this process ----------------------------------------------------------------------
 
 
-def test_batched_notifications_deliver_every_row_once(local):
+def test_batched_notifications_deliver_every_row_once(local, connect):
     """One notification (with the newest id) per ten captures, as a batching writer sends."""
     broker = Batching(every=10)
     running = local(BROKER=broker, STREAM_POLL_SECONDS=3600)
     bin_ = running.new_bin()
-    viewers = [ws_connect(running.stream_url(bin_, 0)) for _ in range(5)]
-    try:
-        wait_until(lambda: running.viewers(bin_) == 5, "the viewers to join")
-        for i in range(95):
-            running.capture(bin_, f"/{i}")
-        broker.flush(running.app, bin_["id"])
-        expected = all_ids(running, bin_)
-        assert len(expected) == 95
-        for ws in viewers:
-            assert receive_ids(ws, 95) == expected
-        running.capture(bin_, "/marker")
-        broker.flush(running.app, bin_["id"])
-        for ws in viewers:
-            assert receive(ws)["path"] == "/marker"
-    finally:
-        for ws in viewers:
-            ws.close()
+    viewers = [connect(running.stream_url(bin_, 0)) for _ in range(5)]
+    wait_until(lambda: running.viewers(bin_) == 5, "the viewers to join")
+    for i in range(95):
+        running.capture(bin_, f"/{i}")
+    broker.flush(running.app, bin_["id"])
+    expected = all_ids(running, bin_)
+    assert len(expected) == 95
+    for ws in viewers:
+        assert receive_ids(ws, 95) == expected
+    running.capture(bin_, "/marker")
+    broker.flush(running.app, bin_["id"])
+    for ws in viewers:
+        assert receive(ws)["path"] == "/marker"
 
 
 def stalled_client(url: str) -> ClientConnection:
@@ -311,34 +311,30 @@ def test_reconnecting_with_after_gets_exactly_the_missed_rows(local, missed):
             assert receive(again)["path"] == "/marker"
 
 
-def test_idle_viewers_cause_no_database_queries(local):
+def test_idle_viewers_cause_no_database_queries(local, connect):
     running = local(STREAM_POLL_SECONDS=3600)
     idle_bin, busy_bin = running.new_bin(), running.new_bin()
-    idle = [ws_connect(running.stream_url(idle_bin)) for _ in range(30)]
-    busy = ws_connect(running.stream_url(busy_bin))
-    try:
-        running.capture(idle_bin, "/ready")
-        newest = [receive(ws)["id"] for ws in idle][0]
-        with Counting(running.app, idle_bin["id"]) as queries:
-            # Notifications that tell the viewers nothing new, and another bin's traffic.
-            for _ in range(20):
-                get_broker(running.app).publish(idle_bin["id"], newest)
-            for i in range(20):
-                running.capture(busy_bin, f"/{i}")
-            assert len(receive_ids(busy, 20)) == 20
-            for ws in idle:  # each idle viewer's socket is still served
-                assert ws.ping().wait(DEADLINE)
-            assert queries.count == 0
-            # A notification that says nothing: one read for all thirty viewers, not thirty.
-            get_broker(running.app).publish(idle_bin["id"])
-            wait_until(lambda: queries.count >= 1, "the feed's read")
-            running.capture(idle_bin, "/next")
-            for ws in idle:
-                assert receive(ws)["path"] == "/next"
-            assert queries.count <= 3  # (rows after, bin exists), then rows after
-    finally:
-        for ws in [*idle, busy]:
-            ws.close()
+    idle = [connect(running.stream_url(idle_bin)) for _ in range(30)]
+    busy = connect(running.stream_url(busy_bin))
+    running.capture(idle_bin, "/ready")
+    newest = [receive(ws)["id"] for ws in idle][0]
+    with Counting(running.app, idle_bin["id"]) as queries:
+        # Notifications that tell the viewers nothing new, and another bin's traffic.
+        for _ in range(20):
+            get_broker(running.app).publish(idle_bin["id"], newest)
+        for i in range(20):
+            running.capture(busy_bin, f"/{i}")
+        assert len(receive_ids(busy, 20)) == 20
+        for ws in idle:  # each idle viewer's socket is still served
+            assert ws.ping().wait(DEADLINE)
+        assert queries.count == 0
+        # A notification that says nothing: one read for all thirty viewers, not thirty.
+        get_broker(running.app).publish(idle_bin["id"])
+        wait_until(lambda: queries.count >= 1, "the feed's read")
+        running.capture(idle_bin, "/next")
+        for ws in idle:
+            assert receive(ws)["path"] == "/next"
+        assert queries.count <= 3  # (rows after, bin exists), then rows after
 
 
 def test_lost_notifications_still_deliver_by_the_safety_poll(local):
