@@ -226,7 +226,12 @@ class _Inserts:
 
     def flush(self) -> dict[int, int]:
         if self.rows:
-            returned = self.conn.execute(_INSERT, self.rows).scalars().all()
+            if self.conn.dialect.name == "sqlite":
+                # SQLAlchemy would insert row by row to keep the order; one multi-row INSERT
+                # hands out rowids in row order under the write lock, so sorted ids match.
+                returned = sorted(self.conn.execute(_INSERT_SQLITE, self.rows).scalars())
+            else:
+                returned = self.conn.execute(_INSERT, self.rows).scalars().all()
             self.ids.update(zip((id(job) for job in self.jobs), returned, strict=True))
             self.rows, self.jobs = [], []
         return self.ids
@@ -319,6 +324,7 @@ _BUMP_SEQ = (
 )
 # Ids come back in the order of the rows, so each capture learns its own.
 _INSERT = insert(CapturedRequest).returning(CapturedRequest.id, sort_by_parameter_order=True)
+_INSERT_SQLITE = insert(CapturedRequest).returning(CapturedRequest.id)
 # The latest earlier delivery with the same key: an index seek, however many repeats exist.
 _LATEST_DELIVERY = (
     select(CapturedRequest.id, CapturedRequest.duplicate_of, CapturedRequest.delivery_attempt)
