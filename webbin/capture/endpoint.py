@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask.sessions import SessionInterface
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.routing import Rule
@@ -214,12 +215,34 @@ def _unavailable() -> Response:
     return response
 
 
+class NoSessionOnCapture(SessionInterface):
+    """The app's session interface, except that a capture request gets none.
+
+    A capture needs no session, yet Flask opens one for every request (verifying a session
+    cookie a browser may send along) and considers saving it after. Capture URLs get Flask's
+    null session instead, which is never saved (and refuses writes, so no capture code can
+    start to depend on one by accident).
+    """
+
+    def __init__(self, inner: SessionInterface) -> None:
+        self.inner = inner
+
+    def open_session(self, app: Flask, request: Any) -> Any:
+        if request.path.startswith(CAPTURE_PREFIX):
+            return None  # Flask then makes the null session
+        return self.inner.open_session(app, request)
+
+    def save_session(self, app: Flask, session: Any, response: Response) -> None:
+        self.inner.save_session(app, session, response)
+
+
 @bp.record_once
 def _register_rules(state: Any) -> None:
     """Raw werkzeug rules with no method list: every method (OPTIONS, HEAD, PURGE) reaches
     ``capture`` instead of Flask's automatic OPTIONS answer or a 405."""
     app: Flask = state.app
     app.extensions["webbin.writer"] = Writer()
+    app.session_interface = NoSessionOnCapture(app.session_interface)
     for rule in (
         "/c/<token>",
         "/c/<token>/",
