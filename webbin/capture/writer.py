@@ -16,7 +16,8 @@ What a batch keeps from one-transaction-per-capture:
 
 * A 2xx still means stored: a capture's result is handed out only after its batch
   committed, and a batch that fails hands the same error to every capture in it (each is
-  answered 503), so nothing of it is acknowledged.
+  answered 503), so nothing of it is acknowledged. (The price: a capture the database
+  refuses takes the others of its batch down with it; they are retried by their senders.)
 * Sequence numbers: one bin-row update per bin per batch bumps ``last_seq`` by that bin's
   number of captures (taking the bin's lock) and the captures get the consecutive numbers
   in queue order. Bins are locked in id order, so batches of two worker processes can never
