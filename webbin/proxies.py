@@ -108,15 +108,16 @@ def _trusted() -> list[Network]:
 
 def request_client_address() -> str | None:
     """The client of the current request, as far as trusted proxies vouch for it."""
-    return client_address(request.remote_addr, exact_header("X-Forwarded-For"), _trusted())
+    trusted = _trusted()
+    if not trusted:  # the usual case: no forwarded header can matter, so none is looked up
+        return request.remote_addr
+    return client_address(request.remote_addr, exact_header("X-Forwarded-For"), trusted)
 
 
 def public_host() -> str:
     """The host (and port) the sender addressed: a trusted proxy's ``X-Forwarded-Host``,
     else the ``Host`` header."""
-    hops = trusted_hops(request.remote_addr, exact_header("X-Forwarded-For"), _trusted())
-    forwarded = _trusted_entry(exact_header("X-Forwarded-Host"), hops)
-    return forwarded if _HOST.fullmatch(forwarded) else request.host
+    return _public_host(_trusted_hops())
 
 
 def public_base() -> str:
@@ -125,10 +126,28 @@ def public_base() -> str:
     configured = current_app.config["PUBLIC_URL"]
     if configured:
         return configured
-    hops = trusted_hops(request.remote_addr, exact_header("X-Forwarded-For"), _trusted())
+    hops = _trusted_hops()
+    if not hops:  # nothing forwarded is believed: the request's own scheme and host
+        return f"{request.scheme}://{request.host}"
     proto = _trusted_entry(exact_header("X-Forwarded-Proto"), hops).lower()
     scheme = proto if proto in ("http", "https") else request.scheme
-    return f"{scheme}://{public_host()}"
+    return f"{scheme}://{_public_host(hops)}"
+
+
+def _trusted_hops() -> int:
+    """:func:`trusted_hops` for the current request, without reading any header when no
+    proxy is trusted (the default: every capture asks, so it is kept cheap)."""
+    trusted = _trusted()
+    if not trusted:
+        return 0
+    return trusted_hops(request.remote_addr, exact_header("X-Forwarded-For"), trusted)
+
+
+def _public_host(hops: int) -> str:
+    if not hops:
+        return request.host
+    forwarded = _trusted_entry(exact_header("X-Forwarded-Host"), hops)
+    return forwarded if _HOST.fullmatch(forwarded) else request.host
 
 
 _HOST = re.compile(r"[A-Za-z0-9.\-]+(:\d{1,5})?|\[[0-9A-Fa-f:.]+\](:\d{1,5})?")

@@ -1,22 +1,24 @@
 """Capture: take any request to a capture URL, store it exactly as sent, then tell the viewers.
 
 A request walks one way: look up the bin (no lock), read the body, let the receiver decide
-(verdict status, handshake, custom response, retry key: CPU work, still no lock), then one
-short write transaction of prebuilt Core statements, then the broker. The transaction's first
-statement bumps the bin's sequence number and so takes the bin's write lock, which makes ids
-and sequence numbers grow in commit order within a bin; live viewers rely on that to replay
-"everything after id N" without a gap.
+(verdict status, handshake, custom response, retry key: CPU work, still no lock), then hand
+it to the process's writer (:mod:`webbin.capture.writer`), which stores it in a short
+transaction together with whatever other captures are pending, then the broker. The
+answer goes out only once that transaction committed. Within a bin, ids and sequence
+numbers grow in commit order; live viewers rely on that to replay "everything after id N"
+without a gap.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+import weakref
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
-from sqlalchemy import bindparam, insert, select, update
+from flask.sessions import SessionInterface
+from sqlalchemy import bindparam, select
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.routing import Rule
 
@@ -29,15 +31,15 @@ from webbin.capture.wire import (
     raw_target,
     read_body,
 )
+from webbin.capture.writer import Stored, Writer
 from webbin.live.broker import get_broker
 from webbin.outbound import loopguard
 from webbin.proxies import public_base, request_client_address
 from webbin.ratelimit import ConcurrencyCap
-from webbin.receiver import deliveries, verification
-from webbin.receiver.decide import BinRules, Decision, Delivery, decide
+from webbin.receiver.decide import BinRules, Delivery, decide
 from webbin.receiver.handshakes import REPLY_HEADERS, HandshakeReply
 from webbin.receiver.responses import SAFETY_HEADERS, ResponseSpec
-from webbin.storage.models import Bin, CapturedRequest, db, utcnow
+from webbin.storage.models import Bin, db, utcnow
 
 bp = Blueprint("capture", __name__)
 
@@ -46,18 +48,29 @@ bp = Blueprint("capture", __name__)
 MAX_DELAYED_PER_BIN = 10
 
 
-@dataclass(frozen=True)
-class Stored:
-    bin_id: str
-    request_id: int
-    seq: int
-    decision: Decision
-
-
 def find_bin(capture_token: str) -> Any | None:
-    """The bin's id and settings for a capture token, read without taking any lock."""
-    with db.engine.connect() as conn:
+    """The bin's id and settings for a capture token, read without taking any lock.
+
+    On PostgreSQL read in autocommit mode: one statement needs no transaction, and the
+    BEGIN and ROLLBACK around it were two of its three round trips. SQLite starts no
+    transaction for a read anyway, and switching its mode per checkout cost twice the read.
+    """
+    with _reader().connect() as conn:
         return conn.execute(_FIND_BIN, {"token": capture_token}).first()
+
+
+_READERS: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+
+
+def _reader() -> Engine:
+    """The app's engine (its pool), in autocommit mode unless SQLite; made once per engine."""
+    engine = db.engine
+    reader = _READERS.get(engine)
+    if reader is None:
+        autocommit = engine.dialect.name != "sqlite"
+        reader = engine.execution_options(isolation_level="AUTOCOMMIT") if autocommit else engine
+        _READERS[engine] = reader
+    return reader
 
 
 def make_record(
@@ -101,50 +114,14 @@ def ingest(bin_row: Any, record: dict[str, Any]) -> Stored | None:
         received_at=record["received_at"],
     )
     decision = decide(delivery, BinRules.from_row(bin_row))
-    stored = _store(bin_row, delivery, record, decision)
-    if stored is not None:
+    writer: Writer = current_app.extensions["webbin.writer"]
+    stored, publish = writer.write(db.engine, bin_row, delivery, record, decision)
+    if publish:  # once per bin per batch, after it committed
         try:
             get_broker(current_app).publish(stored.bin_id)
         except Exception:  # a live-view hiccup must never fail a stored capture
             current_app.logger.exception("broker publish failed for a stored request")
     return stored
-
-
-def _store(
-    bin_row: Any, delivery: Delivery, record: dict[str, Any], decision: Decision
-) -> Stored | None:
-    """One short transaction: bump the bin's sequence (taking its lock), mark retries, insert.
-
-    The bump also returns the bin's signature settings as they are now, under its lock: if
-    they changed since ``decide`` read them (a re-verification may already have passed this
-    request's place), the status is worked out again from the new ones, so no verdict is
-    stored stale. That is the rare case; the usual one does no CPU work under the lock.
-    """
-    bin_id = bin_row.id
-    with db.engine.begin() as conn:
-        bumped = conn.execute(_BUMP_SEQ, {"bin_id": bin_id}).first()
-        if bumped is None:
-            return None
-        seq = bumped.last_seq
-        if _signature_settings(bumped) != _signature_settings(bin_row):
-            verdict = verification.status_of(
-                delivery, bumped.signature_scheme, verification.options_for(bumped)
-            )
-            decision = replace(
-                decision, signature_scheme=verdict.scheme, signature_status=verdict.status
-            )
-        row = {
-            **record,
-            "bin_id": bin_id,
-            "seq": seq,
-            "signature_scheme": decision.signature_scheme,
-            "signature_status": decision.signature_status,
-            "handshake": decision.handshake.provider if decision.handshake else None,
-            "response_status": decision.answer_status,
-            **_retry_columns(conn, bin_id, record["received_at"], decision.delivery_key),
-        }
-        request_id = conn.execute(_INSERT, row).scalar_one()
-    return Stored(bin_id, request_id, seq, decision)
 
 
 # Built once: constructing SQLAlchemy statements per request cost more than running them.
@@ -157,69 +134,6 @@ _FIND_BIN = select(
     Bin.handshake_settings,
     Bin.response_settings,
 ).where(Bin.capture_token == bindparam("token"))
-_BUMP_SEQ = (
-    update(Bin)
-    .where(Bin.id == bindparam("bin_id"))
-    .values(last_seq=Bin.last_seq + 1)
-    .returning(
-        Bin.last_seq,
-        Bin.signature_scheme,
-        Bin.signature_secrets,
-        Bin.signature_tolerance,
-        Bin.signature_options,
-    )
-)
-
-
-def _signature_settings(row: Any) -> tuple[Any, ...]:
-    return (
-        row.signature_scheme,
-        row.signature_secrets,
-        row.signature_tolerance,
-        row.signature_options,
-    )
-
-
-_INSERT = insert(CapturedRequest).returning(CapturedRequest.id)
-# The latest earlier delivery with the same key: an index seek, however many repeats exist.
-_LATEST_DELIVERY = (
-    select(CapturedRequest.id, CapturedRequest.duplicate_of, CapturedRequest.delivery_attempt)
-    .where(
-        CapturedRequest.bin_id == bindparam("bin_id"),
-        CapturedRequest.delivery_key == bindparam("key"),
-        CapturedRequest.received_at >= bindparam("since"),
-    )
-    .order_by(CapturedRequest.id.desc())
-    .limit(1)
-)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _retry_columns(
-    conn: Any, bin_id: str, received_at: datetime, found: tuple[str, str] | None
-) -> dict[str, Any]:
-    """Mark a repeat of an earlier delivery: the first one, and which attempt this is.
-
-    Each repeat continues the chain of the latest one, so the cost stays one index seek
-    even for a bin that received the same event thousands of times.
-    """
-    if found is None:
-        return {
-            "delivery_key": None,
-            "delivery_key_source": None,
-            "duplicate_of": None,
-            "delivery_attempt": 1,
-        }
-    key, source = found
-    since = received_at - deliveries.BODY_WINDOW if deliveries.is_body_key(key) else _EPOCH
-    latest = conn.execute(_LATEST_DELIVERY, {"bin_id": bin_id, "key": key, "since": since}).first()
-    return {
-        "delivery_key": key,
-        "delivery_key_source": source,
-        "duplicate_of": (latest.duplicate_of or latest.id) if latest else None,
-        "delivery_attempt": latest.delivery_attempt + 1 if latest else 1,
-    }
-
 
 _delayed = ConcurrencyCap(MAX_DELAYED_PER_BIN)
 
@@ -322,11 +236,34 @@ def _unavailable() -> Response:
     return response
 
 
+class NoSessionOnCapture(SessionInterface):
+    """The app's session interface, except that a capture request gets none.
+
+    A capture needs no session, yet Flask opens one for every request (verifying a session
+    cookie a browser may send along) and considers saving it after. Capture URLs get Flask's
+    null session instead, which is never saved (and refuses writes, so no capture code can
+    start to depend on one by accident).
+    """
+
+    def __init__(self, inner: SessionInterface) -> None:
+        self.inner = inner
+
+    def open_session(self, app: Flask, request: Any) -> Any:
+        if request.path.startswith(CAPTURE_PREFIX):
+            return None  # Flask then makes the null session
+        return self.inner.open_session(app, request)
+
+    def save_session(self, app: Flask, session: Any, response: Response) -> None:
+        self.inner.save_session(app, session, response)
+
+
 @bp.record_once
 def _register_rules(state: Any) -> None:
     """Raw werkzeug rules with no method list: every method (OPTIONS, HEAD, PURGE) reaches
     ``capture`` instead of Flask's automatic OPTIONS answer or a 405."""
     app: Flask = state.app
+    app.extensions["webbin.writer"] = Writer()
+    app.session_interface = NoSessionOnCapture(app.session_interface)
     for rule in (
         "/c/<token>",
         "/c/<token>/",

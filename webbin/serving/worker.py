@@ -1,4 +1,12 @@
-"""gunicorn's gevent worker, with clear JSON refusals for requests over the size limits.
+"""gunicorn's gevent worker: every connection gets its turn, and size-limit refusals in JSON.
+
+Fair turns: gunicorn serves a keep-alive connection in one greenlet, looping request after
+request. When the client's next request is already in the socket by the time the answer
+is out (a client on the same machine, a pipelining sender), reading it does not block, so
+that greenlet never goes back to the hub and every other connection (new ones too, whose
+accept waits on the hub) stalls behind it. Measured under a 32-connection flood, one
+connection got 711 requests in 8 s while another got 3 and a fresh GET waited ~4 s. This
+worker yields to the hub after each request, so ready connections take turns.
 
 gunicorn refuses too many or too large header fields (431) and an over-long request line
 (414) before webbin sees the request. Its own answer is a bare HTML page; this worker
@@ -11,6 +19,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import gevent
 from gunicorn import util
 from gunicorn.http.errors import LimitRequestHeaders, LimitRequestLine
 from gunicorn.workers.ggevent import GeventWorker
@@ -38,6 +47,11 @@ def refusal(exc: Exception, cfg: Any) -> tuple[int, str, str, str] | None:
 
 
 class Worker(GeventWorker):
+    def handle_request(self, listener_name: Any, req: Any, sock: Any, addr: Any) -> None:
+        super().handle_request(listener_name, req, sock, addr)
+        # Back of the queue before this connection's next request (see the module docstring).
+        gevent.sleep(0)
+
     def handle_error(self, req: Any, client: Any, addr: Any, exc: Exception) -> None:
         known = refusal(exc, self.cfg)
         if known is None:
