@@ -160,7 +160,7 @@ _FIND_BIN = select(
 _BUMP_SEQ = (
     update(Bin)
     .where(Bin.id == bindparam("bin_id"))
-    .values(last_seq=Bin.last_seq + 1)
+    .values(last_seq=Bin.last_seq + 1, request_count=Bin.request_count + 1)
     .returning(
         Bin.last_seq,
         Bin.signature_scheme,
