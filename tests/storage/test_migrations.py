@@ -40,7 +40,7 @@ from webbin.storage import migrations
 from webbin.storage.models import db
 
 FIXTURES = Path(__file__).parent / "fixtures"
-HEAD = "0002"
+HEAD = "0003"
 
 
 @pytest.fixture(params=DATABASES)
@@ -350,7 +350,11 @@ def test_a_0_1_0_database_upgrades_on_start_with_nothing_lost(tmp_path, database
     app = create_app(config(tmp_path, database_url))  # the real path: migrated on start
 
     assert revision_of(engine) == HEAD
-    assert snapshot(engine) == before  # every value, byte for byte
+    after = snapshot(engine)
+    # 0003's new column, backfilled with each bin's real count (id 6 was deleted).
+    counts = {row["id"]: row.pop("request_count") for row in after["bins"]}
+    assert counts == {"bin-plain": "1", "bin-set": str(len(BODIES))}
+    assert after == before  # every value, byte for byte
     client = app.test_client()
     bin_ = client.get(f"/api/bins/{BIN}").get_json()
     assert bin_["name"] == "orders"
@@ -399,6 +403,39 @@ def test_a_0_1_0_database_upgrades_on_start_with_nothing_lost(tmp_path, database
     newest = client.get(f"/api/bins/{BIN}/requests?limit=1").get_json()["requests"]
     assert newest[0]["path"] == "/after-upgrade"
     assert newest[0]["id"] > 5
+
+
+def test_upgrading_from_0002_backfills_each_bins_request_count(tmp_path, database_url, engine):
+    """0003 counts what each bin holds; from then on captures and deletes keep it exact."""
+    upgrade_to(tmp_path, database_url, "0002")
+    fill_0_1_0(engine)  # 0002 has 0.1.0's columns: two bins, 1 and 4 requests
+    with engine.begin() as conn:
+        insert(conn, "bins", {"id": "bin-empty", "capture_token": "tok-empty", "name": None,
+                              "created_at": AT, "last_seq": 3, "resend_url": None,
+                              "signature_scheme": "auto", "signature_secrets": [],
+                              "signature_tolerance": 300, "signature_options": {},
+                              "allowed_networks": [], "handshake_settings": {},
+                              "response_settings": {}})  # fmt: skip
+        conn.exec_driver_sql("DELETE FROM captured_requests WHERE id = 3")
+
+    upgrade_to(tmp_path, database_url, HEAD)
+
+    with engine.connect() as conn:
+        stored = dict(conn.exec_driver_sql("SELECT id, request_count FROM bins").fetchall())
+        counted = dict(
+            conn.exec_driver_sql(
+                "SELECT bins.id, count(captured_requests.id) FROM bins LEFT JOIN "
+                "captured_requests ON captured_requests.bin_id = bins.id GROUP BY bins.id"
+            ).fetchall()
+        )
+    assert stored == counted == {"bin-plain": 1, "bin-set": len(BODIES) - 1, "bin-empty": 0}
+
+    client = create_app(config(tmp_path, database_url)).test_client()
+    assert client.post("/c/tok-set/after-upgrade", data=b"new").status_code == 202
+    assert client.delete(f"/api/bins/{BIN}/requests/2").status_code == 204
+    assert client.get(f"/api/bins/{BIN}").get_json()["request_count"] == len(BODIES) - 1
+    assert client.post("/c/tok-empty/first", data=b"").status_code == 200
+    assert client.get("/api/bins/bin-empty").get_json()["request_count"] == 1
 
 
 def test_db_upgrade_and_current_say_what_they_did(

@@ -39,7 +39,11 @@ def fill(app, bin_id: str, count: int) -> None:
     ]
     with app.app_context(), db.engine.begin() as conn:
         conn.execute(insert(CapturedRequest), rows)
-        conn.execute(Bin.__table__.update().where(Bin.id == bin_id).values(last_seq=count))
+        conn.execute(
+            Bin.__table__.update()
+            .where(Bin.id == bin_id)
+            .values(last_seq=count, request_count=count)
+        )
 
 
 def test_sqlite_pragmas_are_set(sqlite_app):

@@ -314,7 +314,10 @@ def _signature_settings(row: Any) -> tuple[Any, ...]:
 _BUMP_SEQ = (
     update(Bin)
     .where(Bin.id == bindparam("bin_id"))
-    .values(last_seq=Bin.last_seq + bindparam("count"))
+    .values(
+        last_seq=Bin.last_seq + bindparam("count"),
+        request_count=Bin.request_count + bindparam("count"),
+    )
     .returning(
         Bin.last_seq,
         Bin.signature_scheme,

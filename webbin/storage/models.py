@@ -84,6 +84,12 @@ class Bin(db.Model):
     handshake_settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)
     # webbin.responses.ResponseSettings as a dict; empty means the default 200.
     response_settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)
+    # How many requests the bin holds, kept in the same transaction as every insert and
+    # delete (capture, delete, clear, pruning), so showing it costs one row read however big
+    # the bin is, where count(*) reads its whole index. Last column: revision 0003 added it.
+    request_count: Mapped[int] = mapped_column(
+        Integer, default=0, server_default="0", nullable=False
+    )
 
 
 class CapturedRequest(db.Model):

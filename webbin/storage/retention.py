@@ -17,6 +17,10 @@ pausing between them, so a capture waiting for the write lock waits one small ba
 Every query is keyed by an index: ids grow with arrival time (see :mod:`webbin.capture`), so
 "older than T" is "id below the first id received at T", found by binary search; per-bin
 eviction uses the (bin_id, seq) key; the quota sums ``size`` from a covering index.
+
+Each delete lowers the bins' ``request_count`` in its own transaction by the rows it really
+deleted (:func:`webbin.storage.queries.delete_requests`), so a request a user deletes between
+this pass choosing it and deleting it is not taken off the count twice.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from flask import Flask
 from sqlalchemy import ColumnElement, Connection, delete, exists, func, select
 
 from webbin.storage.models import Bin, CapturedRequest, db
+from webbin.storage.queries import delete_requests
 
 # Pause between two delete transactions, so waiting captures and viewers get their turn.
 PAUSE_SECONDS = 0.005
@@ -119,10 +124,13 @@ class Pruner:
         self.report.expired_requests += self._delete_requests(CapturedRequest.id < boundary)
 
     def cap_bins(self, keep: int) -> None:
-        """Each bin keeps its newest ``keep`` requests: seq numbers are dense per bin, so
-        those are exactly the ones above ``last_seq - keep``."""
+        """Each bin holding more than ``keep`` requests keeps its newest ``keep``: seq
+        numbers are dense per bin, so those are exactly the ones above ``last_seq - keep``.
+        A bin's count says whether it is over; a bin that is not costs no delete query."""
         with db.engine.connect() as conn:
-            crowded = conn.execute(select(Bin.id, Bin.last_seq).where(Bin.last_seq > keep)).all()
+            crowded = conn.execute(
+                select(Bin.id, Bin.last_seq).where(Bin.request_count > keep)
+            ).all()
         for bin_id, last_seq in crowded:
             self.report.evicted_over_bin_limit += self._delete_requests(
                 (CapturedRequest.bin_id == bin_id) & (CapturedRequest.seq <= last_seq - keep),
@@ -156,7 +164,8 @@ class Pruner:
     # -- plumbing -------------------------------------------------------------------------
 
     def _delete_requests(self, where: ColumnElement[bool], order: Any = None) -> int:
-        """Delete the matching requests in short transactions, oldest first."""
+        """Delete the matching requests in short transactions, oldest first; returns how
+        many this pass deleted (not counting any deleted by someone else meanwhile)."""
         order = CapturedRequest.id if order is None else order
         deleted = 0
         while True:
@@ -174,8 +183,7 @@ class Pruner:
                     if size >= self.batch_bytes:
                         break
                 if ids:
-                    conn.execute(delete(CapturedRequest).where(CapturedRequest.id.in_(ids)))
-            deleted += len(ids)
+                    deleted += delete_requests(conn, CapturedRequest.id.in_(ids))
             if len(rows) < self.batch and len(ids) == len(rows):
                 return deleted
             self._pause()
