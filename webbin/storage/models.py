@@ -71,7 +71,7 @@ class Bin(db.Model):
     last_seq: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     # Last URL the user resent to, offered again next time.
     resend_url: Mapped[str | None] = mapped_column(Text)
-    # Signature verification: a scheme name from webbin.signatures (or "auto"), the secrets
+    # Signature verification: a scheme name from webbin.receiver.signatures (or "auto"), the secrets
     # (several for rotation; write-only through the API and pages), and the replay window.
     signature_scheme: Mapped[str] = mapped_column(String(40), default="auto", nullable=False)
     signature_secrets: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
@@ -80,9 +80,9 @@ class Bin(db.Model):
     signature_options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)
     # Sender networks (CIDRs) allowed to deliver; empty means "not checked".
     allowed_networks: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
-    # webbin.handshakes.HandshakeSettings as a dict; empty means every handshake on.
+    # webbin.receiver.handshakes.HandshakeSettings as a dict; empty means every handshake on.
     handshake_settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)
-    # webbin.responses.ResponseSettings as a dict; empty means the default 200.
+    # webbin.receiver.responses.ResponseSettings as a dict; empty means the default 200.
     response_settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)
     # How many requests the bin holds, kept in the same transaction as every insert and
     # delete (capture, delete, clear, pruning), so showing it costs one row read however big
@@ -101,7 +101,7 @@ class CapturedRequest(db.Model):
         # Finding the first delivery of a retried event.
         Index("ix_captured_requests_bin_id_delivery_key", "bin_id", "delivery_key", "id"),
         # Pruning sums stored body bytes and walks requests oldest first without reading
-        # any body (webbin.pruning).
+        # any body (webbin.storage.retention).
         Index("ix_captured_requests_id_size", "id", "size"),
         {"sqlite_autoincrement": True},
     )
