@@ -1,0 +1,256 @@
+"""Capture-to-pixels: how long after a capture is sent its row appears on the bin page in
+headless Chromium, at 50 captures/s and at 200/s, in one run.
+
+One ``webbin serve`` (one gunicorn gevent worker, SQLite, rate limits off) on loopback; for
+each rate a fresh bin, its page open in Chromium (Playwright, Debian's ``/usr/bin/chromium``)
+and live. A page script installed with ``add_init_script`` (the CSP forbids eval, which rules
+out ``wait_for_function``; Playwright's own scripts are not subject to it) watches
+``#request-list`` with a MutationObserver and records, per added ``li[data-id]``, its path and
+``performance.timeOrigin + performance.now()`` (epoch ms) when the row entered the DOM, and
+again at the next animation frame (the frame that paints it). A sender posts N captures at
+R/s over one keep-alive connection, each with a unique sub-path, noting ``time.time()`` just
+before each send: both clocks are the epoch on the same machine, so their difference is the
+latency. Printed per rate: p50/p99/max of send -> row in the DOM and send -> next frame,
+rows missing and duplicated; then the 200/s figures against the target (p99 <= 50 ms) and
+their ratio to the 50/s baseline.
+
+    python bench/pixels.py [--captures 1000] [--rates 50,200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+from playwright.sync_api import Page, sync_playwright
+
+TARGET_P99_MS = 50.0
+
+# Records every row added to the request list: its path, when it entered the DOM and the
+# next animation frame after that. Installed before the page's own scripts run; the list
+# exists only once the document has parsed, hence the DOMContentLoaded wait.
+OBSERVER = """
+(() => {
+  const now = () => performance.timeOrigin + performance.now();
+  window.__pixels = [];
+  const watch = () => {
+    const list = document.getElementById("request-list");
+    if (!list) return;
+    new MutationObserver((mutations) => {
+      const at = now();
+      const added = [];
+      for (const m of mutations) {
+        for (const node of m.addedNodes) {
+          if (node.nodeType === 1 && node.matches("li[data-id]")) {
+            const path = node.querySelector(".path");
+            const entry = {path: path ? path.textContent.trim() : "", dom: at, frame: null};
+            window.__pixels.push(entry);
+            added.push(entry);
+          }
+        }
+      }
+      if (added.length) {
+        requestAnimationFrame(() => {
+          const frame = now();
+          for (const entry of added) entry.frame = frame;
+        });
+      }
+    }).observe(list, {childList: true});
+  };
+  document.addEventListener("DOMContentLoaded", watch);
+})();
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait(port: int) -> None:
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("server did not start")
+
+
+def percentile(values: list[float], q: float) -> float:
+    return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
+
+
+def poll(page: Page, script: str, done, deadline: float, interval: float = 0.05):
+    """Evaluate ``script`` until ``done(result)`` or ``deadline`` (monotonic); the last result."""
+    while True:
+        result = page.evaluate(script)
+        if done(result) or time.monotonic() > deadline:
+            return result
+        time.sleep(interval)
+
+
+def new_bin(port: int) -> tuple[str, str]:
+    """A fresh bin: its page path and its capture path."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/bins", method="POST")
+    created = json.load(urllib.request.urlopen(request))
+    capture = created["capture_url"].split(str(port), 1)[1]
+    return f"/bins/{created['id']}", capture
+
+
+def send(port: int, path: str, tag: str, captures: int, rate: float) -> dict[str, float]:
+    """POST ``captures`` times at ``rate``/s; the epoch time (ms) just before each send, by
+    its unique sub-path."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    sent: dict[str, float] = {}
+    start = time.monotonic()
+    for n in range(captures):
+        delay = start + n / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        name = f"{tag}-{n}"
+        sent[name] = time.time() * 1000
+        conn.request("POST", f"{path}/{name}", b"{}", {"Content-Type": "application/json"})
+        response = conn.getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"capture answered {response.status}")
+    conn.close()
+    return sent
+
+
+def measure(page: Page, port: int, captures: int, rate: float) -> dict:
+    bin_page, capture = new_bin(port)
+    page.goto(f"http://127.0.0.1:{port}{bin_page}")
+    state = poll(
+        page,
+        "document.getElementById('live-state').dataset.state",
+        lambda s: s == "live",
+        time.monotonic() + 15,
+    )
+    if state != "live":
+        raise RuntimeError(f"bin page did not go live ({state})")
+    tag = f"px{rate:g}"
+    sent = send(port, capture, tag, captures, rate)
+    # Rows still arriving after the last send: wait until all are in, or 10 s without one.
+    count, last_change = 0, time.monotonic()
+    while count < captures and time.monotonic() - last_change < 10:
+        seen = page.evaluate("window.__pixels.filter((e) => e.frame !== null).length")
+        if seen != count:
+            count, last_change = seen, time.monotonic()
+        time.sleep(0.05)
+    entries = page.evaluate("window.__pixels")
+    pattern = re.compile(rf"/({re.escape(tag)}-\d+)$")
+    first: dict[str, dict] = {}
+    duplicated = 0
+    for entry in entries:
+        match = pattern.search(entry["path"])
+        if not match:
+            continue
+        if match.group(1) in first:
+            duplicated += 1
+        else:
+            first[match.group(1)] = entry
+    dom = sorted(first[k]["dom"] - sent[k] for k in first if k in sent)
+    frame = sorted(first[k]["frame"] - sent[k] for k in first if k in sent and first[k]["frame"])
+    return {
+        "rate": rate,
+        "dom": dom,
+        "frame": frame,
+        "missing": sum(1 for k in sent if k not in first),
+        "duplicated": duplicated,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--captures", type=int, default=1000)
+    parser.add_argument("--rates", default="50,200")
+    args = parser.parse_args()
+    rates = [float(r) for r in args.rates.split(",")]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        port = free_port()
+        webbin = subprocess.Popen(
+            [sys.executable, "-m", "webbin.cli", "serve", "--port", str(port)],
+            # Rate limits off: this measures the path to the screen, not refusals.
+            env={
+                **os.environ,
+                "WEBBIN_DATA_DIR": tmp,
+                "WEBBIN_CAPTURE_CLIENT_RATE": "0",
+                "WEBBIN_CAPTURE_BIN_RATE": "0",
+                "WEBBIN_PROBE_RATE": "0",
+            },
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        results = []
+        try:
+            wait(port)
+            with sync_playwright() as p:
+                browser = p.chromium.launch(
+                    executable_path="/usr/bin/chromium",
+                    headless=True,
+                    args=[
+                        "--no-sandbox",
+                        "--disable-gpu",
+                        "--disable-background-networking",
+                        "--disable-component-update",
+                        "--no-first-run",
+                        "--disable-sync",
+                    ],
+                )
+                for rate in rates:
+                    # A fresh page per rate, so each starts from an empty list.
+                    page = browser.new_page()
+                    page.add_init_script(OBSERVER)
+                    results.append(measure(page, port, args.captures, rate))
+                    page.close()
+                browser.close()
+        finally:
+            webbin.terminate()
+            webbin.wait()
+
+    print(f"{args.captures} captures per rate; latency send -> row on the bin page, ms")
+    print(
+        f"{'rate/s':>6} {'DOM p50':>8} {'DOM p99':>8} {'DOM max':>8} "
+        f"{'frame p50':>10} {'frame p99':>10} {'frame max':>10} {'missing':>8} {'dup':>5}"
+    )
+    for r in results:
+        d, f = r["dom"], r["frame"]
+        print(
+            f"{r['rate']:6.0f} {percentile(d, 0.5):8.1f} {percentile(d, 0.99):8.1f} "
+            f"{(d[-1] if d else float('nan')):8.1f} {percentile(f, 0.5):10.1f} "
+            f"{percentile(f, 0.99):10.1f} {(f[-1] if f else float('nan')):10.1f} "
+            f"{r['missing']:8} {r['duplicated']:5}"
+        )
+    if len(results) > 1:
+        base, top = results[0], results[-1]
+        for kind in ("dom", "frame"):
+            print(
+                f"ratio {top['rate']:.0f}/s / {base['rate']:.0f}/s ({kind}): "
+                f"p50 {percentile(top[kind], 0.5) / percentile(base[kind], 0.5):.2f}, "
+                f"p99 {percentile(top[kind], 0.99) / percentile(base[kind], 0.99):.2f}"
+            )
+    top = results[-1]
+    p99 = percentile(top["frame"], 0.99)
+    clean = top["missing"] == 0 and top["duplicated"] == 0
+    verdict = "met" if p99 <= TARGET_P99_MS and clean else "NOT met"
+    print(
+        f"target p99 <= {TARGET_P99_MS:.0f} ms at {top['rate']:.0f}/s, nothing missing or "
+        f"duplicated (next-frame p99 {p99:.1f} ms): {verdict}"
+    )
+
+
+if __name__ == "__main__":
+    main()
