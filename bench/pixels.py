@@ -42,6 +42,12 @@ OBSERVER = """
 (() => {
   const now = () => performance.timeOrigin + performance.now();
   window.__pixels = [];
+  // When each row's message reached htmx, before it is swapped in: splits the latency into
+  // server + socket and the page's own work.
+  window.__arrivals = [];
+  document.addEventListener("htmx:ws:before:message:incoming", (evt) => {
+    window.__arrivals.push({data: String(evt.detail.message.data), at: now()});
+  });
   const watch = () => {
     const list = document.getElementById("request-list");
     if (!list) return;
@@ -108,11 +114,14 @@ def new_bin(port: int) -> tuple[str, str]:
     return f"/bins/{created['id']}", capture
 
 
-def send(port: int, path: str, tag: str, captures: int, rate: float) -> dict[str, float]:
-    """POST ``captures`` times at ``rate``/s; the epoch time (ms) just before each send, by
-    its unique sub-path."""
+def send(
+    port: int, path: str, tag: str, captures: int, rate: float
+) -> tuple[dict[str, float], list[float], float]:
+    """POST ``captures`` times at ``rate``/s: the epoch time (ms) just before each send, by
+    its unique sub-path; each POST's latency (ms); the seconds the sending took."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     sent: dict[str, float] = {}
+    posts: list[float] = []
     start = time.monotonic()
     for n in range(captures):
         delay = start + n / rate - time.monotonic()
@@ -125,11 +134,29 @@ def send(port: int, path: str, tag: str, captures: int, rate: float) -> dict[str
         response.read()
         if response.status != 200:
             raise RuntimeError(f"capture answered {response.status}")
+        posts.append(time.time() * 1000 - sent[name])
     conn.close()
-    return sent
+    return sent, sorted(posts), time.monotonic() - start
 
 
-def measure(page: Page, port: int, captures: int, rate: float) -> dict:
+def server_cpu(pid: int) -> float:
+    """CPU seconds used so far by ``pid`` and its children (the gunicorn worker)."""
+    total, pids = 0.0, [pid]
+    while pids:
+        current = pids.pop()
+        try:
+            with open(f"/proc/{current}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{current}/task/{current}/children") as f:
+                children = f.read().split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        pids.extend(int(c) for c in children)
+    return total
+
+
+def measure(page: Page, port: int, server: int, captures: int, rate: float) -> dict:
     bin_page, capture = new_bin(port)
     page.goto(f"http://127.0.0.1:{port}{bin_page}")
     state = poll(
@@ -141,7 +168,9 @@ def measure(page: Page, port: int, captures: int, rate: float) -> dict:
     if state != "live":
         raise RuntimeError(f"bin page did not go live ({state})")
     tag = f"px{rate:g}"
-    sent = send(port, capture, tag, captures, rate)
+    cpu_before = server_cpu(server)
+    sent, posts, seconds = send(port, capture, tag, captures, rate)
+    cpu = (server_cpu(server) - cpu_before) / seconds
     # Rows still arriving after the last send: wait until all are in, or 10 s without one.
     count, last_change = 0, time.monotonic()
     while count < captures and time.monotonic() - last_change < 10:
@@ -161,12 +190,32 @@ def measure(page: Page, port: int, captures: int, rate: float) -> dict:
             duplicated += 1
         else:
             first[match.group(1)] = entry
-    dom = sorted(first[k]["dom"] - sent[k] for k in first if k in sent)
-    frame = sorted(first[k]["frame"] - sent[k] for k in first if k in sent and first[k]["frame"])
+    arrived: dict[str, float] = {}
+    for arrival in page.evaluate("window.__arrivals"):
+        match = re.search(rf"/({re.escape(tag)}-\d+)[<?]", arrival["data"])
+        if match:
+            arrived.setdefault(match.group(1), arrival["at"])
+    shown = [k for k in sent if k in first]  # in send order
+    dom = sorted(first[k]["dom"] - sent[k] for k in shown)
+    frame = sorted(first[k]["frame"] - sent[k] for k in shown if first[k]["frame"])
+    socket_part = sorted(arrived[k] - sent[k] for k in shown if k in arrived)
+    page_part = sorted(first[k]["dom"] - arrived[k] for k in shown if k in arrived)
+    # The same latency over the first and the last fifth of the run: growth means the page's
+    # cost rises with the rows it already holds.
+    fifth = max(1, len(shown) // 5)
+    early = sorted(first[k]["dom"] - sent[k] for k in shown[:fifth])
+    late = sorted(first[k]["dom"] - sent[k] for k in shown[-fifth:])
     return {
         "rate": rate,
         "dom": dom,
         "frame": frame,
+        "socket": socket_part,
+        "page": page_part,
+        "early": early,
+        "late": late,
+        "posts": posts,
+        "achieved": captures / seconds,
+        "cpu": cpu,
         "missing": sum(1 for k in sent if k not in first),
         "duplicated": duplicated,
     }
@@ -214,7 +263,7 @@ def main() -> None:
                     # A fresh page per rate, so each starts from an empty list.
                     page = browser.new_page()
                     page.add_init_script(OBSERVER)
-                    results.append(measure(page, port, args.captures, rate))
+                    results.append(measure(page, port, webbin.pid, args.captures, rate))
                     page.close()
                 browser.close()
         finally:
@@ -233,6 +282,24 @@ def main() -> None:
             f"{(d[-1] if d else float('nan')):8.1f} {percentile(f, 0.5):10.1f} "
             f"{percentile(f, 0.99):10.1f} {(f[-1] if f else float('nan')):10.1f} "
             f"{r['missing']:8} {r['duplicated']:5}"
+        )
+    print("where it goes (DOM latency split at the message's arrival in the page), ms")
+    print(
+        f"{'rate/s':>6} {'send->socket p50':>17} {'p99':>7} {'socket->DOM p50':>16} {'p99':>7} "
+        f"{'first 1/5 p99':>14} {'last 1/5 p99':>13}"
+    )
+    for r in results:
+        print(
+            f"{r['rate']:6.0f} {percentile(r['socket'], 0.5):17.1f} "
+            f"{percentile(r['socket'], 0.99):7.1f} {percentile(r['page'], 0.5):16.1f} "
+            f"{percentile(r['page'], 0.99):7.1f} {percentile(r['early'], 0.99):14.1f} "
+            f"{percentile(r['late'], 0.99):13.1f}"
+        )
+    for r in results:
+        print(
+            f"{r['rate']:.0f}/s: sent at {r['achieved']:.0f}/s, POST p50 "
+            f"{percentile(r['posts'], 0.5):.1f} ms p99 {percentile(r['posts'], 0.99):.1f} ms, "
+            f"server CPU {r['cpu']:.0%} of a core, load average {os.getloadavg()[0]:.1f}"
         )
     if len(results) > 1:
         base, top = results[0], results[-1]
