@@ -28,10 +28,12 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
 from playwright.sync_api import Page, sync_playwright
+from websockets.sync.client import connect
 
 TARGET_P99_MS = 50.0
 
@@ -139,8 +141,8 @@ def send(
     return sent, sorted(posts), time.monotonic() - start
 
 
-def server_cpu(pid: int) -> float:
-    """CPU seconds used so far by ``pid`` and its children (the gunicorn worker)."""
+def tree_cpu(pid: int) -> float:
+    """CPU seconds used so far by ``pid`` and its descendants."""
     total, pids = 0.0, [pid]
     while pids:
         current = pids.pop()
@@ -156,6 +158,37 @@ def server_cpu(pid: int) -> float:
     return total
 
 
+def tree_cpu_except(root: int, *subtrees: int) -> float:
+    """CPU seconds of ``root``'s process tree outside ``subtrees`` and ``root`` itself:
+    here, the Playwright driver and Chromium."""
+    return tree_cpu(root) - sum(tree_cpu(pid) for pid in subtrees) - sum(os.times()[:2])
+
+
+class SocketViewer(threading.Thread):
+    """A plain WebSocket client on the page's own live endpoint, beside the page: the same
+    feed sends it the same frames, so its arrival times are the server's side of the split."""
+
+    def __init__(self, url: str, tag: str, expected: int) -> None:
+        super().__init__(daemon=True)
+        self.url, self.expected = url, expected
+        self.pattern = re.compile(rf"/({re.escape(tag)}-\d+)[<?]")
+        self.arrived: dict[str, float] = {}
+        self.ready = threading.Event()
+
+    def run(self) -> None:
+        with connect(self.url, compression=None, max_size=None) as ws:
+            self.ready.set()
+            while len(self.arrived) < self.expected:
+                try:
+                    message = ws.recv(timeout=10)
+                except TimeoutError:
+                    return
+                at = time.time() * 1000
+                match = self.pattern.search(str(message))
+                if match:
+                    self.arrived.setdefault(match.group(1), at)
+
+
 def measure(page: Page, port: int, server: int, captures: int, rate: float) -> dict:
     bin_page, capture = new_bin(port)
     page.goto(f"http://127.0.0.1:{port}{bin_page}")
@@ -168,9 +201,19 @@ def measure(page: Page, port: int, server: int, captures: int, rate: float) -> d
     if state != "live":
         raise RuntimeError(f"bin page did not go live ({state})")
     tag = f"px{rate:g}"
-    cpu_before = server_cpu(server)
+    latest = page.evaluate(
+        "Math.max(0, ...Array.from(document.querySelectorAll('#request-list > li[data-id]'),"
+        " (li) => Number(li.dataset.id)))"
+    )
+    viewer = SocketViewer(f"ws://127.0.0.1:{port}{bin_page}/live?after={latest}", tag, captures)
+    viewer.start()
+    if not viewer.ready.wait(10):
+        raise RuntimeError("the WebSocket viewer did not connect")
+    cpu_before = tree_cpu(server)
+    browser_before = tree_cpu_except(os.getpid(), server)
     sent, posts, seconds = send(port, capture, tag, captures, rate)
-    cpu = (server_cpu(server) - cpu_before) / seconds
+    cpu = (tree_cpu(server) - cpu_before) / seconds
+    browser_cpu = (tree_cpu_except(os.getpid(), server) - browser_before) / seconds
     # Rows still arriving after the last send: wait until all are in, or 10 s without one.
     count, last_change = 0, time.monotonic()
     while count < captures and time.monotonic() - last_change < 10:
@@ -195,7 +238,9 @@ def measure(page: Page, port: int, server: int, captures: int, rate: float) -> d
         match = re.search(rf"/({re.escape(tag)}-\d+)[<?]", arrival["data"])
         if match:
             arrived.setdefault(match.group(1), arrival["at"])
+    viewer.join(15)
     shown = [k for k in sent if k in first]  # in send order
+    server_part = sorted(viewer.arrived[k] - sent[k] for k in shown if k in viewer.arrived)
     dom = sorted(first[k]["dom"] - sent[k] for k in shown)
     frame = sorted(first[k]["frame"] - sent[k] for k in shown if first[k]["frame"])
     socket_part = sorted(arrived[k] - sent[k] for k in shown if k in arrived)
@@ -216,6 +261,9 @@ def measure(page: Page, port: int, server: int, captures: int, rate: float) -> d
         "posts": posts,
         "achieved": captures / seconds,
         "cpu": cpu,
+        "browser_cpu": browser_cpu,
+        "server": server_part,
+        "viewer_missing": sum(1 for k in sent if k not in viewer.arrived),
         "missing": sum(1 for k in sent if k not in first),
         "duplicated": duplicated,
     }
@@ -283,23 +331,28 @@ def main() -> None:
             f"{percentile(f, 0.99):10.1f} {(f[-1] if f else float('nan')):10.1f} "
             f"{r['missing']:8} {r['duplicated']:5}"
         )
-    print("where it goes (DOM latency split at the message's arrival in the page), ms")
     print(
-        f"{'rate/s':>6} {'send->socket p50':>17} {'p99':>7} {'socket->DOM p50':>16} {'p99':>7} "
-        f"{'first 1/5 p99':>14} {'last 1/5 p99':>13}"
+        "where it goes, ms: send -> a plain WebSocket viewer beside the page (server); "
+        "send -> the message's event in the page (socket); that event -> row in the DOM (page)"
+    )
+    print(
+        f"{'rate/s':>6} {'server p50':>10} {'p99':>7} {'socket p50':>10} {'p99':>7} "
+        f"{'page p50':>9} {'p99':>7} {'DOM p99 first 1/5':>18} {'last 1/5':>9}"
     )
     for r in results:
         print(
-            f"{r['rate']:6.0f} {percentile(r['socket'], 0.5):17.1f} "
-            f"{percentile(r['socket'], 0.99):7.1f} {percentile(r['page'], 0.5):16.1f} "
-            f"{percentile(r['page'], 0.99):7.1f} {percentile(r['early'], 0.99):14.1f} "
-            f"{percentile(r['late'], 0.99):13.1f}"
+            f"{r['rate']:6.0f} {percentile(r['server'], 0.5):10.1f} "
+            f"{percentile(r['server'], 0.99):7.1f} {percentile(r['socket'], 0.5):10.1f} "
+            f"{percentile(r['socket'], 0.99):7.1f} {percentile(r['page'], 0.5):9.1f} "
+            f"{percentile(r['page'], 0.99):7.1f} {percentile(r['early'], 0.99):18.1f} "
+            f"{percentile(r['late'], 0.99):9.1f}"
         )
     for r in results:
         print(
             f"{r['rate']:.0f}/s: sent at {r['achieved']:.0f}/s, POST p50 "
             f"{percentile(r['posts'], 0.5):.1f} ms p99 {percentile(r['posts'], 0.99):.1f} ms, "
-            f"server CPU {r['cpu']:.0%} of a core, load average {os.getloadavg()[0]:.1f}"
+            f"CPU (share of one core) server {r['cpu']:.0%}, browser {r['browser_cpu']:.0%}; "
+            f"WebSocket viewer missed {r['viewer_missing']}"
         )
     if len(results) > 1:
         base, top = results[0], results[-1]
@@ -309,6 +362,7 @@ def main() -> None:
                 f"p50 {percentile(top[kind], 0.5) / percentile(base[kind], 0.5):.2f}, "
                 f"p99 {percentile(top[kind], 0.99) / percentile(base[kind], 0.99):.2f}"
             )
+    print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     top = results[-1]
     p99 = percentile(top["frame"], 0.99)
     clean = top["missing"] == 0 and top["duplicated"] == 0
