@@ -31,6 +31,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from typing import Any
 
 from playwright.sync_api import Page, sync_playwright
 from websockets.sync.client import connect
@@ -158,6 +159,15 @@ def tree_cpu(pid: int) -> float:
     return total
 
 
+# Chromium's Performance-domain durations: all main-thread tasks, script, style, layout.
+METRICS = ("TaskDuration", "ScriptDuration", "RecalcStyleDuration", "LayoutDuration")
+
+
+def renderer_metrics(cdp: Any) -> dict[str, float]:
+    found = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+    return {k: float(found.get(k, 0.0)) for k in METRICS}
+
+
 def tree_cpu_except(root: int, *subtrees: int) -> float:
     """CPU seconds of ``root``'s process tree outside ``subtrees`` and ``root`` itself:
     here, the Playwright driver and Chromium."""
@@ -209,6 +219,10 @@ def measure(page: Page, port: int, server: int, captures: int, rate: float) -> d
     viewer.start()
     if not viewer.ready.wait(10):
         raise RuntimeError("the WebSocket viewer did not connect")
+    # Chromium's own accounting of the renderer's main thread (seconds, cumulative).
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Performance.enable")
+    metrics_before = renderer_metrics(cdp)
     cpu_before = tree_cpu(server)
     browser_before = tree_cpu_except(os.getpid(), server)
     sent, posts, seconds = send(port, capture, tag, captures, rate)
@@ -238,6 +252,9 @@ def measure(page: Page, port: int, server: int, captures: int, rate: float) -> d
         match = re.search(rf"/({re.escape(tag)}-\d+)[<?]", arrival["data"])
         if match:
             arrived.setdefault(match.group(1), arrival["at"])
+    metrics_after = renderer_metrics(cdp)
+    renderer = {k: (metrics_after[k] - metrics_before[k]) * 1000 / captures for k in METRICS}
+    cdp.detach()
     viewer.join(15)
     shown = [k for k in sent if k in first]  # in send order
     server_part = sorted(viewer.arrived[k] - sent[k] for k in shown if k in viewer.arrived)
@@ -262,6 +279,7 @@ def measure(page: Page, port: int, server: int, captures: int, rate: float) -> d
         "achieved": captures / seconds,
         "cpu": cpu,
         "browser_cpu": browser_cpu,
+        "renderer": renderer,
         "server": server_part,
         "viewer_missing": sum(1 for k in sent if k not in viewer.arrived),
         "missing": sum(1 for k in sent if k not in first),
@@ -362,6 +380,14 @@ def main() -> None:
                 f"p50 {percentile(top[kind], 0.5) / percentile(base[kind], 0.5):.2f}, "
                 f"p99 {percentile(top[kind], 0.99) / percentile(base[kind], 0.99):.2f}"
             )
+    for r in results:
+        m = r["renderer"]
+        print(
+            f"{r['rate']:.0f}/s: renderer main thread per capture, ms: tasks "
+            f"{m['TaskDuration']:.2f} (script {m['ScriptDuration']:.2f}, style "
+            f"{m['RecalcStyleDuration']:.2f}, layout {m['LayoutDuration']:.2f}); "
+            f"busy {m['TaskDuration'] * r['rate'] / 1000:.0%} of the time at this rate"
+        )
     print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     top = results[-1]
     p99 = percentile(top["frame"], 0.99)
