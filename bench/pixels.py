@@ -11,8 +11,17 @@ again at the next animation frame (the frame that paints it). A sender posts N c
 R/s over one keep-alive connection, each with a unique sub-path, noting ``time.time()`` just
 before each send: both clocks are the epoch on the same machine, so their difference is the
 latency. Printed per rate: p50/p99/max of send -> row in the DOM and send -> next frame,
-rows missing and duplicated; then the 200/s figures against the target (p99 <= 50 ms) and
-their ratio to the 50/s baseline.
+rows missing and duplicated; then the 200/s figures against the target (p99 <= 50 ms, read
+at the next frame) and their ratio to the 50/s baseline.
+
+Where the time goes, per rate: a plain WebSocket client on the page's own live endpoint
+(same feed, same frames) times the server's side; the page also notes when each message's
+``htmx:ws:before:message:incoming`` fires, which splits the rest into waiting for the page's
+main thread and the swap itself; the p99 over the first and the last fifth of the run shows
+whether the page slows as its list grows; and Chromium's Performance metrics give the
+renderer's main-thread time per capture (task, script, style, layout). CPU of the server
+and of the browser (driver + Chromium) is read from /proc. All of it is wall-clock on a
+shared machine: the load average is printed at the end.
 
     python bench/pixels.py [--captures 1000] [--rates 50,200]
 """
