@@ -40,6 +40,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 from playwright.sync_api import Page, sync_playwright
@@ -109,7 +110,9 @@ def percentile(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
 
 
-def poll(page: Page, script: str, done, deadline: float, interval: float = 0.05):
+def poll(
+    page: Page, script: str, done: Callable[[Any], bool], deadline: float, interval: float = 0.05
+) -> Any:
     """Evaluate ``script`` until ``done(result)`` or ``deadline`` (monotonic); the last result."""
     while True:
         result = page.evaluate(script)
@@ -209,6 +212,9 @@ class SocketViewer(threading.Thread):
 
 
 def measure(page: Page, port: int, server: int, captures: int, rate: float) -> dict:
+    """One rate on a fresh bin, its page open in ``page``: latencies (sorted, ms), rows
+    missing and duplicated, and the split of where the time went. ``server`` is the pid of
+    ``webbin serve``, for its CPU."""
     bin_page, capture = new_bin(port)
     page.goto(f"http://127.0.0.1:{port}{bin_page}")
     state = poll(
