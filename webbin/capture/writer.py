@@ -78,7 +78,7 @@ class Stored:
     decision: Decision
     # The bin row (id and settings) ``decision`` followed: the one the capture brought, or
     # the one the write found under the bin's lock when the settings had changed since.
-    bin_row: Any = None
+    bin_row: Any
 
 
 @dataclass
