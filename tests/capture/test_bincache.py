@@ -85,6 +85,24 @@ def test_a_cached_bin_is_captured_without_reading_it(app, client, bin_, no_reads
     assert [r.seq for r in stored(app, bin_["id"])] == [1, 2]
 
 
+def test_unchanged_settings_keep_the_entry(app, client, bin_):
+    """What the bump returns compares equal to what the lookup read (JSON columns too), so
+    an unchanged bin is neither decided twice nor re-cached."""
+    answer = client.patch(
+        f"/api/bins/{bin_['id']}",
+        json={
+            "signature": {"secrets": [SECRET]},
+            "handshakes": {"enabled": ["slack"]},
+            "response": {"default": {"status": 202, "headers": [["X-A", "1"]]}},
+        },
+    )
+    assert answer.status_code == 200, answer.get_json()
+    client.post(capture_path(bin_))
+    entry = bin_cache(app).get(token_of(bin_))
+    assert client.post(capture_path(bin_)).status_code == 202
+    assert bin_cache(app).get(token_of(bin_)) is entry
+
+
 def test_handshake_switched_off_directly_in_the_database(app, client, bin_, on_database):
     assert (
         client.post(capture_path(bin_), json=SLACK_CHALLENGE).get_data(as_text=True)

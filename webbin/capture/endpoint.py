@@ -5,9 +5,9 @@ A request walks one way: look up the bin (in the process's cache of bins,
 receiver decide (verdict status, handshake, custom response, retry key: CPU work, still no
 lock), then hand it to the process's writer (:mod:`webbin.capture.writer`), which stores
 it in a short transaction together with whatever other captures are pending, then the
-broker. The answer goes out only once that transaction committed. Within a bin, ids and sequence
-numbers grow in commit order; live viewers rely on that to replay "everything after id N"
-without a gap.
+broker. The answer goes out only once that transaction committed. Within a bin, ids and
+sequence numbers grow in commit order; live viewers rely on that to replay "everything
+after id N" without a gap.
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ def ingest(bin_row: Any, record: dict[str, Any], rules: BinRules | None = None) 
         url=record["url"],
         received_at=record["received_at"],
     )
-    decision = decide(delivery, rules or BinRules.from_row(bin_row))
+    decision = decide(delivery, rules if rules is not None else BinRules.from_row(bin_row))
     writer: Writer = current_app.extensions["webbin.writer"]
     stored, publish = writer.write(db.engine, bin_row, delivery, record, decision)
     if publish:  # once per bin per batch, after it committed
