@@ -1,12 +1,13 @@
 """Capture: take any request to a capture URL, store it exactly as sent, then tell the viewers.
 
-A request walks one way: look up the bin (no lock), read the body, let the receiver decide
-(verdict status, handshake, custom response, retry key: CPU work, still no lock), then hand
-it to the process's writer (:mod:`webbin.capture.writer`), which stores it in a short
-transaction together with whatever other captures are pending, then the broker. The
-answer goes out only once that transaction committed. Within a bin, ids and sequence
-numbers grow in commit order; live viewers rely on that to replay "everything after id N"
-without a gap.
+A request walks one way: look up the bin (in the process's cache of bins,
+:mod:`webbin.capture.bincache`, else in the database; no lock), read the body, let the
+receiver decide (verdict status, handshake, custom response, retry key: CPU work, still no
+lock), then hand it to the process's writer (:mod:`webbin.capture.writer`), which stores
+it in a short transaction together with whatever other captures are pending, then the
+broker. The answer goes out only once that transaction committed. Within a bin, ids and
+sequence numbers grow in commit order; live viewers rely on that to replay "everything
+after id N" without a gap.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.routing import Rule
 
 from webbin import ratelimit
+from webbin.capture.bincache import BinCache, CachedBin, bin_cache
 from webbin.capture.wire import (
     CAPTURE_PREFIX,
     BodyTooLarge,
@@ -98,11 +100,13 @@ def make_record(
     }
 
 
-def ingest(bin_row: Any, record: dict[str, Any]) -> Stored | None:
+def ingest(bin_row: Any, record: dict[str, Any], rules: BinRules | None = None) -> Stored | None:
     """Decide, commit and publish one captured request; None when the bin is gone.
 
-    ``record`` comes from :func:`make_record`. Raises SQLAlchemyError when the
-    database cannot store it: the caller must then not acknowledge it.
+    ``record`` comes from :func:`make_record`; ``rules`` are ``bin_row``'s, when already
+    parsed. ``bin_row`` may be stale: the write decides again from the settings it finds
+    (``Stored.bin_row``). Raises SQLAlchemyError when the database cannot store it: the
+    caller must then not acknowledge it.
     """
     delivery = Delivery(
         method=record["method"],
@@ -113,7 +117,7 @@ def ingest(bin_row: Any, record: dict[str, Any]) -> Stored | None:
         url=record["url"],
         received_at=record["received_at"],
     )
-    decision = decide(delivery, BinRules.from_row(bin_row))
+    decision = decide(delivery, rules if rules is not None else BinRules.from_row(bin_row))
     writer: Writer = current_app.extensions["webbin.writer"]
     stored, publish = writer.write(db.engine, bin_row, delivery, record, decision)
     if publish:  # once per bin per batch, after it committed
@@ -182,14 +186,19 @@ def capture(token: str, **_: str) -> Response:
     refused = loopguard.refusal(token) or ratelimit.check_capture(token)
     if refused is not None:
         return refused
-    try:
-        bin_row = find_bin(token)
-    except SQLAlchemyError:
-        return _unavailable()
-    if bin_row is None:
-        response = _error(404, "not_found", "No bin has this capture URL.")
-        response.headers["Connection"] = "close"  # the body was not read
-        return response
+    cache = bin_cache(current_app)
+    known = cache.get(token)
+    if known is None:
+        try:
+            bin_row = find_bin(token)
+        except SQLAlchemyError:
+            return _unavailable()
+        if bin_row is None:
+            response = _error(404, "not_found", "No bin has this capture URL.")
+            response.headers["Connection"] = "close"  # the body was not read
+            return response
+        known = CachedBin.of(bin_row)
+        cache.put(token, known)
     limit = current_app.config["MAX_BODY_BYTES"]
     try:
         body = read_body(limit)
@@ -216,11 +225,14 @@ def capture(token: str, **_: str) -> Response:
         url=public_base() + path + (f"?{query}" if query else ""),
     )
     try:
-        stored = ingest(bin_row, record)
+        stored = ingest(known.row, record, known.rules)
     except SQLAlchemyError:
         return _unavailable()
-    if stored is None:  # deleted while the request was read
+    if stored is None:  # deleted since it was cached or while the request was read
+        cache.evict(token)
         return _error(404, "not_found", "No bin has this capture URL.")
+    if stored.bin_row is not known.row:  # its settings changed since it was cached
+        cache.put(token, CachedBin.of(stored.bin_row))
     return answer_response(stored)
 
 
@@ -263,6 +275,7 @@ def _register_rules(state: Any) -> None:
     ``capture`` instead of Flask's automatic OPTIONS answer or a 405."""
     app: Flask = state.app
     app.extensions["webbin.writer"] = Writer()
+    app.extensions["webbin.bin_cache"] = BinCache()
     app.session_interface = NoSessionOnCapture(app.session_interface)
     for rule in (
         "/c/<token>",

@@ -28,8 +28,11 @@ What a batch keeps from one-transaction-per-capture:
 * Retry marks see earlier captures of the same batch: a repeat of a delivery earlier in the
   batch continues that delivery's chain (its id is fetched by inserting the rows before it
   first); only the first of a key in a batch looks in the table.
-* A signature setting changed since ``decide`` read it is seen under the bin's lock and the
-  verdict worked out again (see ``tests/capture/test_settings_race.py``).
+* A setting changed since ``decide`` read it (signature, handshake or custom response; the
+  capture may have been decided from a cached bin, see :mod:`webbin.capture.bincache`) is
+  seen under the bin's lock, where the bump returns them all, and the capture is decided
+  again from them (see ``tests/capture/test_settings_race.py`` and
+  ``tests/capture/test_bincache.py``).
 
 Database work never blocks the gevent hub: SQLite's calls (and its fsync) do not yield, so
 under a gevent-patched process the batch runs in a real thread of gevent's hub threadpool
@@ -51,8 +54,8 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from webbin.receiver import deliveries, verification
-from webbin.receiver.decide import Decision, Delivery
+from webbin.receiver import deliveries
+from webbin.receiver.decide import BinRules, Decision, Delivery, decide
 from webbin.storage.models import Bin, CapturedRequest
 
 # Captures per transaction at most: a bound on a batch's memory and on how long its first
@@ -73,6 +76,9 @@ class Stored:
     request_id: int
     seq: int
     decision: Decision
+    # The bin row (id and settings) ``decision`` followed: the one the capture brought, or
+    # the one the write found under the bin's lock when the settings had changed since.
+    bin_row: Any
 
 
 @dataclass
@@ -185,8 +191,9 @@ def _write_batch(conn: Connection, batch: list[_Job]) -> None:
                 continue
             first_seq = bumped.last_seq - len(jobs) + 1
             chains: dict[str, _Chain] = {}
+            current = _Current(bumped)
             for offset, job in enumerate(jobs):
-                decision = _current_verdict(job, bumped)
+                decision, bin_row = current.decision_for(job)
                 row = {
                     **job.record,
                     "bin_id": bin_id,
@@ -198,7 +205,7 @@ def _write_batch(conn: Connection, batch: list[_Job]) -> None:
                     **_retry_columns(conn, inserts, chains, bin_id, job, decision.delivery_key),
                 }
                 inserts.add(job, row)
-                results.append((job, Stored(bin_id, 0, row["seq"], decision)))
+                results.append((job, Stored(bin_id, 0, row["seq"], decision, bin_row)))
         ids = inserts.flush()
     for job, stored in results:
         job.stored = replace(stored, request_id=ids[id(job)])
@@ -247,14 +254,22 @@ class _Chain:
     attempt: int
 
 
-def _current_verdict(job: _Job, bumped: Any) -> Decision:
-    """The decision, its signature verdict redone if the settings changed since ``decide``."""
-    if _signature_settings(bumped) == _signature_settings(job.bin_row):
-        return job.decision
-    verdict = verification.status_of(
-        job.delivery, bumped.signature_scheme, verification.options_for(bumped)
-    )
-    return replace(job.decision, signature_scheme=verdict.scheme, signature_status=verdict.status)
+class _Current:
+    """A bin's settings as the write found them under its lock, parsed only if needed."""
+
+    def __init__(self, bumped: Any) -> None:
+        self.bumped = bumped
+        self.settings = _settings(bumped)
+        self._rules: BinRules | None = None
+
+    def decision_for(self, job: _Job) -> tuple[Decision, Any]:
+        """The capture's decision and the bin row it follows: ``decide``'s own unless a
+        setting changed since the row it was decided from was read; then decided again."""
+        if _settings(job.bin_row) == self.settings:
+            return job.decision, job.bin_row
+        if self._rules is None:
+            self._rules = BinRules.from_row(self.bumped)
+        return decide(job.delivery, self._rules), self.bumped
 
 
 def _retry_columns(
@@ -300,17 +315,21 @@ def _retry_columns(
     }
 
 
-def _signature_settings(row: Any) -> tuple[Any, ...]:
+def _settings(row: Any) -> tuple[Any, ...]:
+    """Every column ``decide`` reads (``BinRules.from_row``)."""
     return (
         row.signature_scheme,
         row.signature_secrets,
         row.signature_tolerance,
         row.signature_options,
+        row.handshake_settings,
+        row.response_settings,
     )
 
 
 # Built once: constructing SQLAlchemy statements per request cost more than running them.
-# One update per bin per batch: takes the bin's lock and reserves ``count`` sequence numbers.
+# One update per bin per batch: takes the bin's lock and reserves ``count`` sequence numbers,
+# and returns the bin's row as the capture lookup reads it (plus ``last_seq``).
 _BUMP_SEQ = (
     update(Bin)
     .where(Bin.id == bindparam("bin_id"))
@@ -320,10 +339,13 @@ _BUMP_SEQ = (
     )
     .returning(
         Bin.last_seq,
+        Bin.id,
         Bin.signature_scheme,
         Bin.signature_secrets,
         Bin.signature_tolerance,
         Bin.signature_options,
+        Bin.handshake_settings,
+        Bin.response_settings,
     )
 )
 # Ids come back in the order of the rows, so each capture learns its own.
