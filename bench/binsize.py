@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,6 +31,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from benchutil import free_port, wait
 from sqlalchemy import insert, select, update
 from websockets.sync.client import connect
 
@@ -41,24 +41,6 @@ from webbin.storage.models import Bin, CapturedRequest, db
 SMALL = 100
 REPLAYED = 50
 CHUNK = 10_000
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait(port: int, process: subprocess.Popen) -> None:
-    for _ in range(400):
-        if process.poll() is not None:
-            raise RuntimeError("webbin serve exited")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("server did not start")
 
 
 def make_bins(data_dir: str, sizes: list[int]) -> list[tuple[str, int, int]]:

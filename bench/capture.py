@@ -25,7 +25,6 @@ import http.client
 import json
 import os
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,8 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from benchutil import free_port, wait
 
 WRK = "/usr/bin/wrk"
 BODY = json.dumps({"id": "evt_bench", "type": "invoice.paid", "data": "x" * 960})
@@ -115,25 +116,6 @@ class Run:
             f"GET p50 {get_p50:5.1f} ms p99 {get_p99:6.1f} ms (n={len(gets)})  "
             f"non-2xx {self.non2xx} socket errors {self.socket_errors}"
         )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait(port: int, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("server did not start")
 
 
 def second_client(port: int, path: str, stop: threading.Event, out: list[float]) -> None:

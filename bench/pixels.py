@@ -33,7 +33,6 @@ import http.client
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,6 +42,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
+from benchutil import free_port, percentile, wait
 from playwright.sync_api import Page, sync_playwright
 from websockets.sync.client import connect
 
@@ -88,26 +88,6 @@ OBSERVER = """
   document.addEventListener("DOMContentLoaded", watch);
 })();
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait(port: int) -> None:
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("server did not start")
-
-
-def percentile(values: list[float], q: float) -> float:
-    return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
 
 
 def poll(

@@ -92,23 +92,6 @@ def _newest_id(bin_id: str) -> int | None:
     return None if found is None else int(found[1])
 
 
-def _rows_after(bin_id: str, cursor: int, limit: int) -> list[Any] | None:
-    """Like :func:`queries.rows_after`, in one query when there are rows (a bin's rows go
-    with it, so finding some proves the bin is there); the bin is looked up only when none."""
-    with db.engine.connect() as conn:
-        rows = list(
-            conn.execute(
-                select(*queries.SUMMARY_COLUMNS)
-                .where(CapturedRequest.bin_id == bin_id, CapturedRequest.id > cursor)
-                .order_by(CapturedRequest.id)
-                .limit(limit)
-            )
-        )
-        if rows:
-            return rows
-        return [] if conn.execute(select(Bin.id).where(Bin.id == bin_id)).first() else None
-
-
 class Feed:
     """The live rows of one bin in this process, and the viewers following them."""
 
@@ -213,7 +196,7 @@ class Feed:
         """Read, render and publish every row after ``head``; the new head, None if the bin
         is gone."""
         while True:
-            rows = _rows_after(self.bin_id, head, BATCH)
+            rows = queries.rows_after(self.bin_id, head, BATCH)
             if rows is None:
                 return None
             if not rows:

@@ -66,13 +66,13 @@ def page_of_requests(bin_id: str, before: int | None, limit: int) -> list:
 def rows_after(bin_id: str, cursor: int, limit: int) -> list[Any] | None:
     """Summary rows of ``bin_id`` with id > ``cursor``, oldest first; None if the bin is gone.
 
-    Each call uses its own short connection: a transaction kept open across polls would
-    hide new rows (WAL snapshot) and pin a pool connection for the life of the socket.
+    One query when there are rows (a bin's rows go with it, so finding some proves the bin is
+    there); the bin is looked up only when there are none. Each call uses its own short
+    connection: a transaction kept open across polls would hide new rows (WAL snapshot) and
+    pin a pool connection for the life of the socket.
     """
     with db.engine.connect() as conn:
-        if conn.execute(select(Bin.id).where(Bin.id == bin_id)).first() is None:
-            return None
-        return list(
+        rows = list(
             conn.execute(
                 select(*SUMMARY_COLUMNS)
                 .where(CapturedRequest.bin_id == bin_id, CapturedRequest.id > cursor)
@@ -80,6 +80,9 @@ def rows_after(bin_id: str, cursor: int, limit: int) -> list[Any] | None:
                 .limit(limit)
             )
         )
+        if rows:
+            return rows
+        return [] if conn.execute(select(Bin.id).where(Bin.id == bin_id)).first() else None
 
 
 def originals(rows: list) -> dict[int, Any]:

@@ -1,0 +1,33 @@
+"""What every benchmark here shares: a free loopback port, waiting for a server to listen,
+and percentiles. Imported by the scripts beside it (run as ``python bench/<script>.py``)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait(port: int, process: subprocess.Popen | None = None, timeout: float = 30.0) -> None:
+    """Return once ``port`` accepts connections; raise if ``process`` exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("server did not start")
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile of sorted ``values`` (nearest rank); NaN when there are none."""
+    return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
