@@ -32,8 +32,9 @@ from werkzeug.serving import make_server
 
 from webbin import create_app
 from webbin.live.broker import InProcessBroker, get_broker
-from webbin.live.feed import _newest_id, get_feeds
+from webbin.live.feed import get_feeds
 from webbin.storage.models import db
+from webbin.storage.queries import newest_id
 
 DEADLINE = 20.0
 
@@ -150,12 +151,12 @@ class Batching(InProcessBroker):
     def publish(self, bin_id: str, newest_id: int | None = None) -> None:
         self.seen += 1
         if self.seen % self.every == 0:
-            super().publish(bin_id, _newest_id(bin_id))  # in the capture's app context
+            super().publish(bin_id, newest_id(bin_id))  # in the capture's app context
 
     def flush(self, app: Flask, bin_id: str) -> None:
         """The last, partial batch."""
         with app.app_context():
-            super().publish(bin_id, _newest_id(bin_id))
+            super().publish(bin_id, newest_id(bin_id))
 
 
 class Deaf(InProcessBroker):

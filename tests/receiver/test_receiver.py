@@ -231,55 +231,37 @@ def test_identical_bodies_are_marked_as_repeats(client, bin_):
     assert rows[1]["delivery_key_source"] == "identical body"
 
 
+# The schemes the issue names, written out: the registry must match them, not itself.
+ISSUE_SCHEMES = [
+    "github",
+    "stripe",
+    "slack",
+    "shopify",
+    "standard-webhooks",
+    "twilio",
+    "sendgrid",
+    "square",
+    "paddle",
+    "mailgun",
+    "hubspot",
+    "discord",
+    "linear",
+    "zoom",
+    "typeform",
+    "intercom",
+    "bitbucket",
+    "gitlab",
+    "generic-hmac",
+]
+
+
 def test_registry_has_every_scheme_the_issue_names():
     from webbin.receiver.signatures import registry
 
-    assert set(registry.SCHEMES) == {
-        "github",
-        "stripe",
-        "slack",
-        "shopify",
-        "standard-webhooks",
-        "twilio",
-        "sendgrid",
-        "square",
-        "paddle",
-        "mailgun",
-        "hubspot",
-        "discord",
-        "linear",
-        "zoom",
-        "typeform",
-        "intercom",
-        "bitbucket",
-        "gitlab",
-        "generic-hmac",
-    }
+    assert set(registry.SCHEMES) == set(ISSUE_SCHEMES)
 
 
-@pytest.mark.parametrize(
-    "scheme",
-    [
-        "github",
-        "stripe",
-        "slack",
-        "shopify",
-        "standard-webhooks",
-        "twilio",
-        "sendgrid",
-        "square",
-        "paddle",
-        "mailgun",
-        "hubspot",
-        "discord",
-        "linear",
-        "zoom",
-        "typeform",
-        "intercom",
-        "bitbucket",
-        "gitlab",
-    ],
-)
+@pytest.mark.parametrize("scheme", [s for s in ISSUE_SCHEMES if s != "generic-hmac"])
 def test_signed_test_webhook_is_valid_for_every_scheme(sqlite_app, scheme):
     """Sign → capture → verdict through the dashboard's form, with auto-detection."""
     client = sqlite_app.test_client()

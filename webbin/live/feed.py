@@ -31,11 +31,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from flask import Flask
-from sqlalchemy import func, select
 
 from webbin.live.broker import get_broker
 from webbin.storage import queries
-from webbin.storage.models import Bin, CapturedRequest, db
 
 Render = Callable[[Any], str]
 
@@ -76,20 +74,6 @@ def frame(text: str) -> bytes:
     else:
         head = struct.pack("!BBQ", 0x81, 127, size)
     return head + payload
-
-
-def _newest_id(bin_id: str) -> int | None:
-    """The bin's newest request id (0 when empty); None when there is no such bin."""
-    with db.engine.connect() as conn:
-        found = conn.execute(
-            select(
-                Bin.id,
-                select(func.coalesce(func.max(CapturedRequest.id), 0))
-                .where(CapturedRequest.bin_id == bin_id)
-                .scalar_subquery(),
-            ).where(Bin.id == bin_id)
-        ).first()
-    return None if found is None else int(found[1])
 
 
 class Feed:
@@ -168,7 +152,7 @@ class Feed:
             try:
                 with get_broker(app).subscribe(self.bin_id) as subscription:
                     # Subscribed first: a row stored after this read is announced.
-                    head = _newest_id(self.bin_id)
+                    head = queries.newest_id(self.bin_id)
                     if head is None:
                         self._finish(GONE)
                         return

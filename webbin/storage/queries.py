@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, bindparam, delete, select, update
+from sqlalchemy import ColumnElement, Connection, bindparam, delete, func, select, update
 
 from webbin.storage.models import Bin, CapturedRequest, ResendAttempt, db
 
@@ -83,6 +83,20 @@ def rows_after(bin_id: str, cursor: int, limit: int) -> list[Any] | None:
         if rows:
             return rows
         return [] if conn.execute(select(Bin.id).where(Bin.id == bin_id)).first() else None
+
+
+def newest_id(bin_id: str) -> int | None:
+    """The bin's newest request id (0 when empty); None when there is no such bin."""
+    with db.engine.connect() as conn:
+        found = conn.execute(
+            select(
+                Bin.id,
+                select(func.coalesce(func.max(CapturedRequest.id), 0))
+                .where(CapturedRequest.bin_id == bin_id)
+                .scalar_subquery(),
+            ).where(Bin.id == bin_id)
+        ).first()
+    return None if found is None else int(found[1])
 
 
 def originals(rows: list) -> dict[int, Any]:
