@@ -203,7 +203,7 @@ class Forwarder(db.Model):
 
 
 class ForwardJob(db.Model):
-    """"Resend this request through forwarder F": queued by the dashboard (any process),
+    """ "Resend this request through forwarder F": queued by the dashboard (any process),
     picked up by the process holding F's connection, done once F reports the outcome."""
 
     __tablename__ = "forward_jobs"

@@ -62,9 +62,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sqlite_autoincrement=True,
     )
-    op.create_index(
-        "ix_forward_jobs_forwarder_id_state", "forward_jobs", ["forwarder_id", "state"]
-    )
+    op.create_index("ix_forward_jobs_forwarder_id_state", "forward_jobs", ["forwarder_id", "state"])
 
 
 def downgrade() -> None:
