@@ -362,7 +362,9 @@ def test_a_0_1_0_database_upgrades_on_start_with_nothing_lost(tmp_path, database
     counts = {row["id"]: row.pop("request_count") for row in after["bins"]}
     assert counts == {"bin-plain": "1", "bin-set": str(len(BODIES))}
     # 0004's new columns: webbin made these attempts itself, none went to a provider.
-    added = {(r.pop("forwarder"), r.pop("reply"), r.pop("replied")) for r in after["resend_attempts"]}
+    added = {
+        (r.pop("forwarder"), r.pop("reply"), r.pop("replied")) for r in after["resend_attempts"]
+    }
     assert added in ({(None, "0", "0")}, {(None, "false", "false")})
     assert after == before  # every value, byte for byte
     client = app.test_client()

@@ -495,7 +495,7 @@ def follow(ws: Any, bin_id: str, cursor: int, hello: Hello, summary: Summary) ->
         return
     stop = threading.Event()
     try:
-        _send(ws, {"type": "hello", "forwarder": forwarder_id, "newest": _newest(bin_id)})
+        _send(ws, {"type": "hello", "forwarder": forwarder_id, **_backlog(bin_id, cursor)})
         with get_broker(app).subscribe(bin_id) as subscription:
             jobs = threading.Thread(
                 target=_serve_jobs,
@@ -521,12 +521,17 @@ def follow(ws: Any, bin_id: str, cursor: int, hello: Hello, summary: Summary) ->
         unregister(forwarder_id)
 
 
-def _newest(bin_id: str) -> int:
+def _backlog(bin_id: str, cursor: int) -> dict[str, int]:
+    """The bin's newest request id, and how many it holds after ``cursor`` (what a
+    forwarder coming back has to catch up with)."""
     with db.engine.connect() as conn:
-        newest = conn.execute(
-            select(func.max(CapturedRequest.id)).where(CapturedRequest.bin_id == bin_id)
-        ).scalar()
-    return int(newest or 0)
+        newest, backlog = conn.execute(
+            select(
+                func.max(CapturedRequest.id),
+                func.count(CapturedRequest.id).filter(CapturedRequest.id > cursor),
+            ).where(CapturedRequest.bin_id == bin_id)
+        ).one()
+    return {"newest": int(newest or 0), "backlog": int(backlog or 0)}
 
 
 def _send(ws: Any, message: dict[str, Any]) -> None:

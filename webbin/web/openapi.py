@@ -743,7 +743,8 @@ def _api_paths() -> dict[str, Schema]:
                     "format": "text, one JSON object with a `type`",
                     "types": {
                         "hello": "first: `forwarder` (this connection's id), `newest` (the "
-                        "bin's newest request id now)",
+                        "bin's newest request id now), `backlog` (how many it holds after "
+                        "`after`)",
                         "request": "`request`: a RequestSummary, for every request after "
                         "`after`, oldest first, then each new one",
                         "resend": "`job`, `request`: send this request again and report "
