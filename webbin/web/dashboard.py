@@ -121,9 +121,9 @@ def bin_page(bin_id: str) -> str:
         schemes=settings.scheme_names(),
         presets=senders.presets(),
         providers=handshakes.PROVIDERS,
-        forwarders=forwarders.connected(bin_id),
         selected=bool(detail),
-        **{k: v for k, v in detail.items() if k != "bin"},
+        forwarders=forwarders.connected(bin_id),
+        **{k: v for k, v in detail.items() if k not in ("bin", "forwarders")},
     )
 
 
