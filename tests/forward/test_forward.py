@@ -10,13 +10,16 @@ import gzip
 import hashlib
 import hmac
 import json
+import os
+import signal
+import subprocess
 import threading
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
-from forward.support import Answer, Target, api, capture, forwarded_ids
+from forward.support import WEBBIN, Answer, Target, api, capture, forwarded_ids
 from helpers import Server
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "upgrade", "content-length"}
@@ -338,3 +341,45 @@ def test_server_restart_mid_stream_loses_and_repeats_nothing(tmp_path, target, f
         assert forwarded_ids(forwarder.seen) == sent
     finally:
         server.stop()
+
+
+def test_several_at_once_each_exactly_once_and_the_cursor_catches_up(server, target, forward):
+    def uneven(got):
+        time.sleep(0.3 if got.body.endswith(b"0") else 0.01)
+        return Answer(200)
+
+    target.respond = uneven
+    bin_, forwarder = start(forward, server, target, "--concurrency", "3")
+    ids = [json.loads(capture(bin_, f"/n/{n}", f"{n}0".encode())[2])["id"] for n in range(9)]
+    got = target.wait_for(9)
+    assert sorted(g.body for g in got) == sorted(f"{n}0".encode() for n in range(9))
+    while set(ids) - {line.get("id") for line in forwarder.seen if line["event"] == "forward"}:
+        forwarder.wait_for("forward")
+    assert forwarder.interrupt() == 0
+    (state,) = Path(forward.state).glob("*/*/*.json")
+    saved = json.loads(state.read_text())
+    assert (saved["cursor"], saved["done"], saved["inflight"]) == (ids[-1], [], [])
+
+
+def test_plain_output_is_readable_and_prints_captured_text_as_is(server, target, tmp_path):
+    bin_ = server.new_bin()
+    process = subprocess.Popen(
+        [WEBBIN, "forward", bin_["dashboard_url"], "--to", target.url()],
+        env={**os.environ, "XDG_STATE_HOME": str(tmp_path), "NO_COLOR": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        assert b"forwarding" in process.stdout.readline()
+        capture(bin_, "/[bold]x[/bold]", b"{}", [("X-GitHub-Event", "push")])
+        line = process.stdout.readline().decode()
+        assert "POST" in line and "/[bold]x[/bold]" in line  # not taken as markup
+        assert "github push" in line
+        assert "→ 200" in line and " ms" in line
+        assert "\x1b[" not in line
+        process.send_signal(signal.SIGINT)
+        assert b"stopped; the next start resumes after request id" in process.stdout.read()
+        assert process.wait(20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()

@@ -234,7 +234,8 @@ def capture(token: str, **_: str) -> Response:
         return _error(404, "not_found", "No bin has this capture URL.")
     if stored.bin_row is not known.row:  # its settings changed since it was cached
         cache.put(token, CachedBin.of(stored.bin_row))
-    return forwarded_answer(stored) or answer_response(stored)
+    forwarded = forwarded_answer(stored)
+    return forwarded if forwarded is not None else answer_response(stored)
 
 
 def forwarded_answer(stored: Stored) -> Response | None:

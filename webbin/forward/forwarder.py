@@ -172,7 +172,10 @@ class Forwarder:
         """Forward until Ctrl-C (or SIGTERM); the exit status."""
         self.state.lock()
         try:
-            self._start_position()
+            try:
+                self._start_position()
+            except KeyboardInterrupt:
+                return 0  # nothing was forwarded yet; the place (if any) is saved
             if self.stopping.is_set():
                 return 1 if self.fatal else 0
             threads = [
