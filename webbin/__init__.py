@@ -26,7 +26,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from webbin import config as settings
     from webbin import ratelimit
     from webbin.capture import endpoint as capture
-    from webbin.live import broker, stream, viewers
+    from webbin.live import broker, forwarders, stream, viewers
     from webbin.outbound import policy
     from webbin.serving.accesslog import RedactingFilter
     from webbin.storage import migrations
@@ -46,6 +46,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     policy.init_app(app)
     broker.init_app(app, app.config.get("BROKER"))
     stream.init_app(app)
+    forwarders.init_app(app)
     csrf.init_app(app)
     filters.init_app(app)
     errors.init_app(app)

@@ -40,7 +40,7 @@ from webbin.storage import migrations
 from webbin.storage.models import db
 
 FIXTURES = Path(__file__).parent / "fixtures"
-HEAD = "0003"
+HEAD = "0004"
 
 
 @pytest.fixture(params=DATABASES)
@@ -138,7 +138,14 @@ def _postgresql_schema(conn) -> dict:
 
 def drop_everything(engine: Engine) -> None:
     with engine.begin() as conn:
-        for table in ("resend_attempts", "captured_requests", "bins", "alembic_version"):
+        for table in (
+            "forward_jobs",
+            "forwarders",
+            "resend_attempts",
+            "captured_requests",
+            "bins",
+            "alembic_version",
+        ):
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
 
 
@@ -354,6 +361,11 @@ def test_a_0_1_0_database_upgrades_on_start_with_nothing_lost(tmp_path, database
     # 0003's new column, backfilled with each bin's real count (id 6 was deleted).
     counts = {row["id"]: row.pop("request_count") for row in after["bins"]}
     assert counts == {"bin-plain": "1", "bin-set": str(len(BODIES))}
+    # 0004's new columns: webbin made these attempts itself, none went to a provider.
+    added = {
+        (r.pop("forwarder"), r.pop("reply"), r.pop("replied")) for r in after["resend_attempts"]
+    }
+    assert added in ({(None, "0", "0")}, {(None, "false", "false")})
     assert after == before  # every value, byte for byte
     client = app.test_client()
     bin_ = client.get(f"/api/bins/{BIN}").get_json()

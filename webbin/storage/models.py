@@ -1,6 +1,8 @@
 """Storage: the database handle, the tables, and the engine settings that make SQLite safe.
 
-Three tables. A bin owns its captured requests; a captured request owns its resend attempts.
+A bin owns its captured requests; a captured request owns its resend attempts (webbin's own,
+and those a forwarder made from the developer's machine). A bin also has the forwarders
+connected to it right now (``webbin forward``), each with the resends queued for it.
 Every captured request is numbered per bin (``seq``), and ids grow in commit order within a bin
 (see :mod:`webbin.capture`), so ``id`` doubles as the cursor for paging and live replay.
 
@@ -32,6 +34,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    false,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -165,6 +168,61 @@ class ResendAttempt(db.Model):
     elapsed_ms: Mapped[float] = mapped_column(Float, default=0.0)
     error: Mapped[str | None] = mapped_column(Text)
     error_kind: Mapped[str | None] = mapped_column(String(32))
+    # Set when a forwarder (`webbin forward`) made this attempt: its name. The URL is then the
+    # target as the forwarder named it, which webbin itself may be unable to reach.
+    # Last columns: revision 0004 added them.
+    forwarder: Mapped[str | None] = mapped_column(String(100))
+    # The forwarder runs with --reply: it offered this answer as the capture's own answer...
+    reply: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # ...and webbin did send it to the provider (it came within the wait).
+    replied: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class Forwarder(db.Model):
+    """A ``webbin forward`` connected to a bin right now, whichever server process holds its
+    WebSocket: the database is where every process (and host) finds it. The row lives as
+    long as the connection; ``last_seen`` is its heartbeat, so a row left behind by a
+    process that died counts as gone once it is stale."""
+
+    __tablename__ = "forwarders"
+    __table_args__ = (Index("ix_forwarders_bin_id_last_seen", "bin_id", "last_seen"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_token)
+    bin_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("bins.id", ondelete="CASCADE"), nullable=False
+    )
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    # Where it forwards to, as the forwarder named it (shown, never dialled by webbin).
+    target: Mapped[str] = mapped_column(Text, nullable=False)
+    # The server process holding the connection: host name and process id.
+    host: Mapped[str] = mapped_column(String(255), nullable=False)
+    # Seconds a capture waits for the forwarder's answer (--reply); 0: it does not answer.
+    reply_timeout: Mapped[float] = mapped_column(Float, default=0.0, nullable=False)
+    connected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ForwardJob(db.Model):
+    """ "Resend this request through forwarder F": queued by the dashboard (any process),
+    picked up by the process holding F's connection, done once F reports the outcome."""
+
+    __tablename__ = "forward_jobs"
+    __table_args__ = (
+        Index("ix_forward_jobs_forwarder_id_state", "forwarder_id", "state"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    forwarder_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("forwarders.id", ondelete="CASCADE"), nullable=False
+    )
+    request_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("captured_requests.id", ondelete="CASCADE"), nullable=False
+    )
+    # pending (queued) -> sent (to the forwarder) -> done (outcome in ``attempt_id``).
+    state: Mapped[str] = mapped_column(String(16), default="pending", nullable=False)
+    attempt_id: Mapped[int | None] = mapped_column(BigId)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 @event.listens_for(Engine, "connect")

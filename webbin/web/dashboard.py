@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from webbin import ratelimit
 from webbin.capture import endpoint as capture
+from webbin.live import forwarders
 from webbin.live.broker import get_broker
 from webbin.live.stream import parse_cursor, sock, stream
 from webbin.outbound import resend
@@ -85,6 +86,7 @@ def _detail_context(bin_: Bin, captured: CapturedRequest) -> dict[str, Any]:
         ),
         "query": _query_pairs(captured.query_string),
         "attempts": queries.resend_attempts(captured.id),
+        "forwarders": forwarders.connected(bin_.id),
         "verdict": verification.verdict(bin_, captured),
         "curl": curl_command(captured, captured.url or capture_url(bin_) + captured.path),
         "sender": senders.check(captured.remote_addr, bin_.allowed_networks),
@@ -120,7 +122,8 @@ def bin_page(bin_id: str) -> str:
         presets=senders.presets(),
         providers=handshakes.PROVIDERS,
         selected=bool(detail),
-        **{k: v for k, v in detail.items() if k != "bin"},
+        forwarders=forwarders.connected(bin_id),
+        **{k: v for k, v in detail.items() if k not in ("bin", "forwarders")},
     )
 
 
@@ -197,6 +200,8 @@ def resend_request(bin_id: str, request_id: int) -> Response | tuple[str, int] |
         return refused
     bin_ = queries.get_bin(bin_id)
     captured = queries.get_request(bin_id, request_id)
+    if request.form.get("forwarder"):
+        return _resend_through_forwarder(bin_id, captured.id, request.form["forwarder"])
     try:
         outgoing = resend.prepare(captured, bin_, request.form.get("url") or "")
     except resend.InvalidTarget as error:
@@ -206,6 +211,40 @@ def resend_request(bin_id: str, request_id: int) -> Response | tuple[str, int] |
             return busy
         attempt = resend.deliver(outgoing)  # detaches bin_ and captured: not used below
     return render_template("_resend_result.html", attempt=attempt, error=None)
+
+
+def _resend_through_forwarder(
+    bin_id: str, request_id: int, forwarder_id: str
+) -> tuple[str, int] | str:
+    """Queue the resend for the forwarder (wherever its connection is served) and wait for
+    the outcome it reports, holding no database connection meanwhile."""
+    found = forwarders.find(bin_id, forwarder_id)
+    if found is None:
+        error = "That forwarder is no longer connected; reload to see who is."
+        return render_template("_resend_result.html", attempt=None, error=error), 400
+    db.session.commit()
+    db.session.close()
+    job = forwarders.queue_resend(found.id, request_id)
+    get_broker(current_app).publish(bin_id)  # wakes the forwarder's connection
+    wait = float(current_app.config["RESEND_TOTAL_TIMEOUT"])
+    result = forwarders.wait_for_job(current_app, bin_id, job, wait)
+    if result.attempt is not None:
+        return render_template("_resend_result.html", attempt=result.attempt, error=None)
+    if result.gone:
+        error = f"The forwarder {found.name} disconnected before it said how the resend went."
+    else:
+        error = (
+            f"The forwarder {found.name} has not reported within {wait:g} s; its outcome is "
+            "listed on this request once it does."
+        )
+    return render_template("_resend_result.html", attempt=None, error=error)
+
+
+@bp.get("/bins/<bin_id>/forwarders")
+def forwarders_box(bin_id: str) -> str:
+    """Who forwards this bin's arrivals right now (the bin page asks every few seconds)."""
+    bin_ = queries.get_bin(bin_id)
+    return render_template("_forwarders.html", bin=bin_, forwarders=forwarders.connected(bin_id))
 
 
 def _apply_settings(bin_id: str, data: dict[str, Any], done: str) -> Response:

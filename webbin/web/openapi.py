@@ -18,7 +18,7 @@ from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
 from webbin.config import DEFAULTS
 from webbin.receiver.bin_settings import SettingsView
-from webbin.web.schemas import CreateBin, ResendBody, UpdateBin
+from webbin.web.schemas import CreateBin, ForwardOutcome, ResendBody, UpdateBin
 
 Schema = dict[str, Any]
 
@@ -201,6 +201,7 @@ def _model_schemas() -> dict[str, Schema]:
         (CreateBin, "validation"),
         (UpdateBin, "validation"),
         (ResendBody, "validation"),
+        (ForwardOutcome, "validation"),
         (SettingsView, "serialization"),
     ]
     _, top = models_json_schema(models, schema_generator=_Generate)
@@ -382,7 +383,38 @@ def _schemas() -> dict[str, Schema]:
                         "dns, refused, timeout, tls, too_large or other."
                     )
                 ),
+                "forwarder": _nullable(
+                    _string(
+                        "Name of the forwarder (`webbin forward`) that sent it from its own "
+                        "machine; null when webbin sent it."
+                    )
+                ),
+                "replied": {
+                    "type": "boolean",
+                    "description": "True when webbin answered the capture's sender with this "
+                    "answer (a forwarder running with --reply).",
+                },
             },
+        ),
+        "Forwarder": _object(
+            "A forwarder (`webbin forward`) connected to the bin right now.",
+            {
+                "id": _string("Its connection's id (what a resend through it names)."),
+                "name": _string("The name it gave.", maxLength=100),
+                "target": _string("Where it forwards to, as it named it.", maxLength=2000),
+                "reply_timeout": {
+                    "type": "number",
+                    "minimum": 0,
+                    "description": "Seconds captures wait for its local app's answer "
+                    "(--reply); 0 when they do not.",
+                },
+                "connected_at": _timestamp("When it connected"),
+                "last_seen": _timestamp("Its connection's last heartbeat"),
+            },
+        ),
+        "ForwarderList": _object(
+            "The forwarders connected to a bin, longest connected first.",
+            {"forwarders": {"type": "array", "items": _ref("Forwarder")}},
         ),
         "ResendList": _object(
             "A request's resend attempts, newest first.",
@@ -668,6 +700,92 @@ def _api_paths() -> dict[str, Schema]:
                 tag="resend",
             ),
         },
+        "/api/bins/{id}/requests/{rid}/forwards": {
+            "parameters": request_ids,
+            "post": _operation(
+                "reportForward",
+                "Report what a forwarder's target answered",
+                {
+                    "201": _response(
+                        "Stored as an attempt labelled with the forwarder.", "ResendResult"
+                    ),
+                    **_error_responses(400, 404),
+                },
+                tag="resend",
+                description="What `webbin forward` calls after sending a captured request to "
+                "its target (a new arrival, or a resend asked of it through `job`). The "
+                "server keeps `RESEND_MAX_RESPONSE_BYTES` of the body and lists the attempt "
+                "with the request's resends.",
+                body=_json_body("The outcome.", "ForwardOutcome"),
+            ),
+        },
+        "/api/bins/{id}/forwarders": {
+            "parameters": bin_id,
+            "get": _operation(
+                "listForwarders",
+                "List the forwarders connected to a bin",
+                {"200": _response("The forwarders.", "ForwarderList"), **_error_responses(404)},
+                tag="resend",
+            ),
+        },
+        "/api/bins/{id}/forward": {
+            "parameters": bin_id,
+            "x-websocket": {
+                "protocol": "websocket",
+                "direction": "server-to-client",
+                "query": {
+                    "after": "request id to replay after (default 0: everything)",
+                    "name": "the forwarder's name (1 to 100 characters)",
+                    "target": "where it forwards to, shown to the bin's viewers",
+                    "reply": "seconds captures may wait for its target's answer (0 to 10)",
+                },
+                "message": {
+                    "format": "text, one JSON object with a `type`",
+                    "types": {
+                        "hello": "first: `forwarder` (this connection's id), `newest` (the "
+                        "bin's newest request id now), `backlog` (how many it holds after "
+                        "`after`)",
+                        "request": "`request`: a RequestSummary, for every request after "
+                        "`after`, oldest first, then each new one",
+                        "resend": "`job`, `request`: send this request again and report "
+                        "with that `job`",
+                    },
+                },
+                "close_codes": {
+                    "4404": "no such bin (or it was deleted)",
+                    "4400": "a query argument is invalid",
+                },
+            },
+            "get": _operation(
+                "forwardRequests",
+                "Follow a bin as a forwarder (WebSocket)",
+                {
+                    "101": {
+                        "description": "Switching Protocols: the forwarder is connected "
+                        "(and listed) until the socket closes.",
+                    },
+                    **_error_responses(403),
+                },
+                tag="resend",
+                description="What `webbin forward` connects to: the live stream's requests "
+                "plus resends the dashboard asks of this forwarder. Counts as a live viewer "
+                "for MAX_VIEWERS_PER_BIN.",
+                parameters=[
+                    _query_param(
+                        "after",
+                        "Replay stored requests with an id greater than this first.",
+                        {"type": "integer", "minimum": 0, "default": 0},
+                    ),
+                    _query_param("name", "The forwarder's name.", {"type": "string"}),
+                    _query_param("target", "Where it forwards to.", {"type": "string"}),
+                    _query_param(
+                        "reply",
+                        "Seconds a capture waits for its answer (0: it does not answer).",
+                        {"type": "number", "minimum": 0, "maximum": 10, "default": 0},
+                    ),
+                ],
+            ),
+        },
         "/api/bins/{id}/stream": {
             "parameters": bin_id,
             "x-websocket": {
@@ -759,7 +877,11 @@ def openapi_document() -> dict[str, Any]:
         "tags": [
             {"name": "bins", "description": "Create, read, change and delete bins."},
             {"name": "requests", "description": "Captured requests of a bin."},
-            {"name": "resend", "description": "Replay a captured request to another URL."},
+            {
+                "name": "resend",
+                "description": "Replay a captured request to another URL, from webbin or "
+                "through a forwarder (`webbin forward`).",
+            },
             {"name": "capture", "description": "The URLs webhook providers send to."},
             {"name": "meta", "description": "This document."},
         ],

@@ -102,4 +102,19 @@ def resend_data(attempt: ResendAttempt) -> dict[str, Any]:
         "elapsed_ms": round(attempt.elapsed_ms, 2),
         "error": attempt.error,
         "error_kind": attempt.error_kind,
+        "forwarder": attempt.forwarder,
+        "replied": bool(attempt.replied),
+    }
+
+
+def forwarder_data(forwarder: Any) -> dict[str, Any]:
+    """A connected forwarder (:class:`webbin.live.forwarders.Connected`); its id is what a
+    resend through it names."""
+    return {
+        "id": forwarder.id,
+        "name": forwarder.name,
+        "target": forwarder.target,
+        "reply_timeout": forwarder.reply_timeout,
+        "connected_at": rfc3339(forwarder.connected_at),
+        "last_seen": rfc3339(forwarder.last_seen),
     }
