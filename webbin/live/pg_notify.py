@@ -30,8 +30,9 @@ OPTIONS = {
     "keepalives_idle": 5,
     "keepalives_interval": 2,
     "keepalives_count": 3,
-    "application_name": "webbin-live",
 }
+# What pg_stat_activity shows for each (an operator can count a deployment's listeners).
+LISTENER_NAME, SENDER_NAME = "webbin-live-listen", "webbin-live-send"
 QUIET_SECONDS = 5.0
 
 
@@ -48,12 +49,12 @@ class PgTransport:
         )
         self._conn: psycopg.Connection | None = None
 
-    def _connect(self) -> psycopg.Connection:
-        return psycopg.connect(self._conninfo, **OPTIONS)
+    def _connect(self, name: str) -> psycopg.Connection:
+        return psycopg.connect(self._conninfo, application_name=name, **OPTIONS)
 
     def send(self, messages: list[str]) -> None:
         if self._conn is None:
-            self._conn = self._connect()
+            self._conn = self._connect(SENDER_NAME)
         self._conn.execute(
             "SELECT pg_notify(%s, m) FROM unnest(%s::text[]) AS m", (CHANNEL, messages)
         )
@@ -64,7 +65,7 @@ class PgTransport:
             conn.close()
 
     def listen(self) -> PgListening:
-        conn = self._connect()
+        conn = self._connect(LISTENER_NAME)
         try:
             conn.execute(f"LISTEN {CHANNEL}")
         except BaseException:
