@@ -193,6 +193,12 @@ class Viewer:
         self.ws.close()
 
 
+def capture(host: Instance, bin_: dict, path: str, acknowledged: dict[str, int]) -> None:
+    stored = host.capture(bin_, path)
+    assert stored is not None, f"capture {path} was not acknowledged"
+    acknowledged[path] = stored
+
+
 def assert_each_once_in_order(seen: list[tuple[int, str]], acknowledged: dict[str, int]) -> None:
     """Every acknowledged capture exactly once, ids strictly increasing, and each row the one
     the capture's answer named."""

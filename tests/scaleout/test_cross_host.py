@@ -22,6 +22,7 @@ from scaleout.cluster import (
     RedisServer,
     Viewer,
     assert_each_once_in_order,
+    capture,
     needs_postgres,
     pg_listeners,
     pg_now,
@@ -67,12 +68,6 @@ def attach(
             time.sleep(0.05)
     assert listeners() == WORKERS
     return mine
-
-
-def capture(host: Instance, bin_: dict, path: str, acknowledged: dict[str, int]) -> None:
-    stored = host.capture(bin_, path)
-    assert stored is not None, f"capture {path} was not acknowledged"
-    acknowledged[path] = stored
 
 
 @pytest.mark.parametrize("notifier", ["redis", "postgres"])
