@@ -205,8 +205,8 @@ class Settings(BaseSettings):
     STREAM_POLL_SECONDS: Duration = Field(
         5.0,
         gt=0,
-        description="A live stream re-reads the database at least this often, so viewers on "
-        "another worker process still see every arrival.",
+        description="A live stream re-reads the database at least this often, in case a "
+        "notification from another process was lost (1 s while the notifier is down).",
     )
     REDIS_URL: RedisUrl = Field(
         "",
