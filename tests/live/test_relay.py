@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from helpers import PG_URL
 from scaleout.cluster import RedisServer, pg_listeners, pg_now, wait_until
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine
 
 from webbin.live import relay
 from webbin.live.local_notify import MAX_SOCKET_PATH, LocalTransport, socket_dir
@@ -63,7 +63,9 @@ def transport(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], re
         url = request.getfixturevalue("redis_server").url
         return lambda: RedisTransport(url)
     if request.param == "postgres":
-        return lambda: PgTransport(make_url(PG_URL))
+        engine = create_engine(PG_URL)
+        request.addfinalizer(engine.dispose)
+        return lambda: PgTransport(engine)
     return lambda: LocalTransport(tmp_path / "webbin.sqlite3")
 
 
@@ -167,7 +169,8 @@ def test_a_killed_listening_connection_is_replaced_and_readers_woken(relays):
     import psycopg
 
     since = pg_now()
-    here, there = relays(PgTransport(make_url(PG_URL))), relays(PgTransport(make_url(PG_URL)))
+    engine = create_engine(PG_URL)
+    here, there = relays(PgTransport(engine)), relays(PgTransport(engine))
     with there.subscribe("bin") as sub:
         connected(there)
         sub.wait(DEADLINE), sub.take()
@@ -185,6 +188,7 @@ def test_a_killed_listening_connection_is_replaced_and_readers_woken(relays):
             assert time.monotonic() < deadline, "readers were not woken on reconnecting"
         here.publish("bin", 9)
         assert sub.wait(DEADLINE) and sub.take() == 9
+    engine.dispose()
 
 
 def test_publishing_never_blocks_on_a_redis_that_does_not_answer(relays):

@@ -10,7 +10,9 @@ down, through the short degraded poll), never through the ordinary safety poll.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from helpers import PG_URL, Server, capture_path, free_port
+from helpers import PG_URL, capture_path, free_port, wait_for_port
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as ws_connect
@@ -26,6 +28,7 @@ from websockets.sync.client import connect as ws_connect
 from webbin.live.redis_broker import CHANNEL
 
 DEADLINE = 20.0
+START_TIMEOUT = 90.0
 
 needs_postgres = pytest.mark.skipif(not PG_URL, reason="WEBBIN_TEST_DATABASE_URL is not set")
 
@@ -100,6 +103,8 @@ class Instance:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir = data_dir
         self.env = {
+            **os.environ,
+            "WEBBIN_DATA_DIR": str(data_dir),
             "WEBBIN_WORKERS": str(workers),
             "WEBBIN_STREAM_POLL_SECONDS": "3600",
             "WEBBIN_REDIS_URL": "",
@@ -110,19 +115,44 @@ class Instance:
             "WEBBIN_PRUNE_INTERVAL_SECONDS": "0",
             **{f"WEBBIN_{name}": value for name, value in settings.items()},
         }
-        self.server = Server(data_dir, self.env)
-        self.port = self.server.port
-        self.url = self.server.url
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+        self.start()
 
-    def restart(self) -> None:
-        self.server.stop()
-        self.server = Server(self.data_dir, self.env, port=self.port)
+    def start(self) -> None:
+        with (self.data_dir / f"server-{self.port}.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "webbin.cli", "serve", "--port", str(self.port)],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        try:  # generous: other tests may be loading the machine
+            wait_for_port(self.port, self.process, timeout=START_TIMEOUT)
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self) -> None:
-        self.server.stop()
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
 
     def new_bin(self) -> dict:
-        return self.server.new_bin()
+        request = urllib.request.Request(self.url + "/api/bins", method="POST")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.load(response)
 
     def capture(self, bin_: dict, path: str) -> int | None:
         """POST over a fresh connection (any worker may take it); the stored id, or None when

@@ -102,7 +102,7 @@ def test_restarting_either_host_loses_nothing(
         capture(a, bin_, f"/a-restarted/{i}", acknowledged)
     for viewer in watching:
         viewer.until("/a-restarted/9")
-    b.server.stop()  # the viewing host: its viewers lose their sockets
+    b.stop()  # the viewing host: its viewers lose their sockets
     for i in range(10):
         capture(a, bin_, f"/b-down/{i}", acknowledged)
     b.restart()

@@ -2,12 +2,12 @@
 Redis is configured: nothing to run besides the database every process already uses.
 
 Each process holds one dedicated listening connection (``LISTEN`` on ``CHANNEL``, outside the
-app's pool: it is held for as long as the process has live viewers) and, while it publishes,
-one sending connection; both in autocommit, so a ``pg_notify`` is delivered at once. The
-notifications follow the captures' commits (the writer publishes after committing), so a
-listener never hears of a row it cannot read yet.
+app's pool: it is held for as long as the process has live viewers) in autocommit, so every
+notification arrives as soon as it is sent. Sending borrows a connection from the app's pool
+for one ``pg_notify`` statement and commits it; the notifications follow the captures' commits
+(the writer publishes after committing), so a listener never hears of a row it cannot read.
 
-Needs psycopg 3 (``webbin[postgres]``) whatever driver the database URL names;
+Needs psycopg 3 (``webbin[postgres]``) for the listener whatever driver the database URL names;
 :mod:`webbin.config` refuses PostgreSQL without it and without Redis at start.
 """
 
@@ -16,13 +16,14 @@ from __future__ import annotations
 import time
 
 import psycopg
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 
 # NOTIFY channels are per database, not per schema: deployments sharing a database share it
 # and ignore each other's bins.
 CHANNEL = "webbin_live"
-# Dead connections are noticed by the server's closing them, by TCP keepalives (about 11 s
-# for a vanished host), and by a query when the listener has heard nothing for a while.
+# A dead listening connection is noticed by the server's closing it, by TCP keepalives (about
+# 11 s for a vanished host), and by a query when the listener has heard nothing for a while.
 OPTIONS = {
     "autocommit": True,
     "connect_timeout": 2,
@@ -31,9 +32,10 @@ OPTIONS = {
     "keepalives_interval": 2,
     "keepalives_count": 3,
 }
-# What pg_stat_activity shows for each (an operator can count a deployment's listeners).
-LISTENER_NAME, SENDER_NAME = "webbin-live-listen", "webbin-live-send"
+# What pg_stat_activity shows for it (an operator can count a deployment's listeners).
+LISTENER_NAME = "webbin-live-listen"
 QUIET_SECONDS = 5.0
+_NOTIFY = text("SELECT pg_notify(:channel, m) FROM unnest(CAST(:messages AS text[])) AS m")
 
 
 def conninfo(url: URL) -> str:
@@ -42,30 +44,24 @@ def conninfo(url: URL) -> str:
 
 
 class PgTransport:
-    def __init__(self, url: URL) -> None:
+    def __init__(self, engine: Engine) -> None:
+        url = engine.url
+        self._engine = engine
         self._conninfo = conninfo(url)
         self.description = (
             f"PostgreSQL at {url.host or 'localhost'}:{url.port or 5432}/{url.database or ''}"
         )
-        self._conn: psycopg.Connection | None = None
-
-    def _connect(self, name: str) -> psycopg.Connection:
-        return psycopg.connect(self._conninfo, application_name=name, **OPTIONS)
 
     def send(self, messages: list[str]) -> None:
-        if self._conn is None:
-            self._conn = self._connect(SENDER_NAME)
-        self._conn.execute(
-            "SELECT pg_notify(%s, m) FROM unnest(%s::text[]) AS m", (CHANNEL, messages)
-        )
+        with self._engine.connect() as conn:
+            conn.execute(_NOTIFY, {"channel": CHANNEL, "messages": messages})
+            conn.commit()
 
     def close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            conn.close()
+        """Nothing of its own to close: sending borrows the pool's connections."""
 
     def listen(self) -> PgListening:
-        conn = self._connect(LISTENER_NAME)
+        conn = psycopg.connect(self._conninfo, application_name=LISTENER_NAME, **OPTIONS)
         try:
             conn.execute(f"LISTEN {CHANNEL}")
         except BaseException:

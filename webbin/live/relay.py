@@ -319,11 +319,12 @@ def for_app(app: Flask) -> Broker:
 
         return RelayBroker(RedisTransport(redis_url), app.logger)
     with app.app_context():
-        url = db.engine.url
+        engine = db.engine
+    url = engine.url
     if url.get_backend_name() == "postgresql":
         from webbin.live.pg_notify import PgTransport
 
-        return RelayBroker(PgTransport(url), app.logger)
+        return RelayBroker(PgTransport(engine), app.logger)
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         from webbin.live.local_notify import LocalTransport
 
