@@ -9,7 +9,8 @@ the default 5 s safety poll):
 * ``redis``: two instances of ``--workers`` workers on one PostgreSQL database and a private
   ``redis-server``; viewers on B, captures on A;
 * ``pgnotify``: the same without Redis (PostgreSQL's LISTEN/NOTIFY);
-* ``sqlite``: two instances of ``--workers`` workers on one SQLite file (the local notifier).
+* ``sqlite``: two instances of ``--workers`` workers on one SQLite file (the local notifier);
+* ``sqlite-redis``: the same through Redis.
 
 A sender posts N captures at R/s over one keep-alive connection, each naming its sequence
 number and the time just before it was sent (``time.monotonic_ns``, one clock for every
@@ -20,7 +21,7 @@ and duplicated, the sender's POST p50/p99, and p99 over the baseline's.
 
     python bench/crossfanout.py [--captures 1000] [--rate 50] [--viewers 10] [--workers 2]
         [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
-        [--configs inprocess,redis,pgnotify,sqlite]
+        [--configs inprocess,redis,pgnotify,sqlite,sqlite-redis]
 """
 
 from __future__ import annotations
@@ -215,13 +216,13 @@ def run(config: str, tmp: Path, script: Path, database: str, args) -> dict:
         if config == "inprocess":
             started.append(Instance(folder, 1, {"WEBBIN_DATABASE_URL": database}))
             return measure(script, started[0], started[0], args)
-        env = {"WEBBIN_DATABASE_URL": database}
-        if config == "redis":
+        sqlite = config.startswith("sqlite")
+        # SQLite: one data folder for both, so one database file.
+        env = {} if sqlite else {"WEBBIN_DATABASE_URL": database}
+        if config in ("redis", "sqlite-redis"):
             redis, env["WEBBIN_REDIS_URL"] = start_redis(tmp)
-        if config == "sqlite":
-            env = {}  # one data folder for both: one SQLite file
         for name in ("a", "b"):
-            where = folder if config == "sqlite" else folder / name
+            where = folder if sqlite else folder / name
             started.append(Instance(where, args.workers, env))
         return measure(script, started[1], started[0], args)
     finally:
@@ -241,7 +242,7 @@ def main() -> None:
     parser.add_argument(
         "--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
     )
-    parser.add_argument("--configs", default="inprocess,redis,pgnotify,sqlite")
+    parser.add_argument("--configs", default="inprocess,redis,pgnotify,sqlite,sqlite-redis")
     args = parser.parse_args()
     configs = args.configs.split(",")
 
@@ -261,12 +262,12 @@ def main() -> None:
         f"on instance B ({args.workers} workers each); latency send -> each viewer, ms"
     )
     print(
-        f"{'config':10} {'p50':>7} {'p99':>7} {'max':>7} {'missing':>8} {'dup':>5} "
+        f"{'config':12} {'p50':>7} {'p99':>7} {'max':>7} {'missing':>8} {'dup':>5} "
         f"{'POST p50':>9} {'POST p99':>9}"
     )
     for config, r in results.items():
         print(
-            f"{config:10} {r['p50']:7.1f} {r['p99']:7.1f} {r['max']:7.1f} {r['missing']:8} "
+            f"{config:12} {r['p50']:7.1f} {r['p99']:7.1f} {r['max']:7.1f} {r['missing']:8} "
             f"{r['duplicated']:5} {r['post_p50']:9.1f} {r['post_p99']:9.1f}"
         )
     base = results.get("inprocess")
