@@ -52,8 +52,8 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument(
         "--workers",
         type=_bounded(1),
-        help="worker processes (default: WEBBIN_WORKERS or 1); live updates cross processes "
-        "within STREAM_POLL_SECONDS",
+        help="worker processes (default: WEBBIN_WORKERS or 1); live updates cross them "
+        "through WEBBIN_REDIS_URL, PostgreSQL or a local notifier (docs/scaling.md)",
     )
     commands.add_parser(
         "prune",

@@ -13,6 +13,7 @@ to ``app.config`` untouched.
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import json
 import os
@@ -23,7 +24,7 @@ from urllib.parse import urlsplit
 
 import annotated_types
 from flask import Flask
-from pydantic import BeforeValidator, Field, ValidationError
+from pydantic import BeforeValidator, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -108,6 +109,25 @@ def _database_url(value: Any) -> Any:
     return value.strip()
 
 
+def _redis_url(value: Any) -> Any:
+    """Empty, or a redis://, rediss:// or unix:// URL (what redis-py's ``from_url`` takes)."""
+    if not isinstance(value, str) or not value.strip():
+        return value
+    text = value.strip()
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018  # raises ValueError for a port that is not a number
+    except ValueError:
+        raise PydanticCustomError("webbin", "it does not parse as a URL") from None
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise PydanticCustomError("webbin", "it needs redis://, rediss:// or unix://")
+    if parts.scheme != "unix" and not parts.hostname:
+        raise PydanticCustomError("webbin", "it needs a host")
+    if parts.scheme == "unix" and not parts.path:
+        raise PydanticCustomError("webbin", "it needs the socket's path")
+    return text
+
+
 def _lower(value: Any) -> Any:
     return value.strip().lower() if isinstance(value, str) else value
 
@@ -140,6 +160,11 @@ DatabaseUrl = Annotated[
     str,
     BeforeValidator(_database_url),
     Expect("empty or a SQLAlchemy URL such as postgresql+psycopg://user@host/db"),
+]
+RedisUrl = Annotated[
+    str,
+    BeforeValidator(_redis_url),
+    Expect("empty or a Redis URL such as redis://127.0.0.1:6379/0"),
 ]
 Profile = Annotated[
     Literal["local", "production", ""],
@@ -180,8 +205,13 @@ class Settings(BaseSettings):
     STREAM_POLL_SECONDS: Duration = Field(
         5.0,
         gt=0,
-        description="A live stream re-reads the database at least this often, so viewers on "
-        "another worker process still see every arrival.",
+        description="A live stream re-reads the database at least this often, in case a "
+        "notification from another process was lost (1 s while the notifier is down).",
+    )
+    REDIS_URL: RedisUrl = Field(
+        "",
+        description="Redis that carries live notifications between worker processes and "
+        "hosts; empty: PostgreSQL's LISTEN/NOTIFY, or a local notifier beside a SQLite file.",
     )
     TRUSTED_PROXIES: Networks = Field(
         (), description="Proxies whose X-Forwarded-For/-Proto/-Host are believed."
@@ -268,6 +298,23 @@ class Settings(BaseSettings):
     )
     WORKERS: Whole = Field(1, ge=1, description="Worker processes of `webbin serve`.")
 
+    @model_validator(mode="after")
+    def _live_notifications_can_cross_processes(self) -> Settings:
+        """PostgreSQL serves any number of workers and hosts, whose live viewers hear of
+        captures through Redis or else LISTEN/NOTIFY, which webbin speaks with psycopg 3
+        whatever driver the URL names: without either, refuse now (docs/scaling.md)."""
+        if self.REDIS_URL or not self.DATABASE_URL.startswith("postgresql"):
+            return self
+        if importlib.util.find_spec("psycopg") is None:
+            raise PydanticCustomError(
+                "webbin",
+                "WEBBIN_DATABASE_URL is PostgreSQL and WEBBIN_REDIS_URL is empty: live views "
+                "on other worker processes and hosts then hear of new requests through "
+                "PostgreSQL's LISTEN/NOTIFY, which needs psycopg 3, not installed here; "
+                "install it (pip install 'webbin[postgres]') or set WEBBIN_REDIS_URL",
+            )
+        return self
+
 
 FIELDS = Settings.model_fields
 
@@ -300,6 +347,8 @@ def read(overrides: dict[str, Any] | None = None) -> Settings:
 def _explain(error: Any, given: dict[str, Any]) -> str:
     """``WEBBIN_PAGE_SIZE='0': expected a whole number, from 1 to 500``."""
     loc = error["loc"]
+    if not loc:  # about several settings together: the message names them
+        return error["msg"]
     name = next((n for n in FIELDS if n == loc[0] or env_name(n) == loc[0]), str(loc[0]))
     if name not in FIELDS:
         return f"{name}: {error['msg']}"
