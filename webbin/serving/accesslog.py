@@ -5,6 +5,9 @@ A capture URL (``/c/<token>``) lets anyone write into a bin and a bin id (``/bin
 too. Whoever can read the server's logs must not learn any of them, so the access log shows
 ``/c/~1a2b3c4d/hook?…``: a short, irreversible fingerprint (enough to tell bins apart while
 debugging) and no query. The same redaction filters gunicorn's error log and the app's log.
+
+Successful answers to health checks and metric scrapes are not logged at all: a load
+balancer asks every few seconds, and those lines would bury the rest. A failing one is.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from gunicorn.glogging import Logger
+
+from webbin.web.health import QUIET_PATHS
 
 # A capability segment: what follows /c/ or /bins/ (the API's /api/bins/ included).
 _CAPABILITY = re.compile(r"(/c/|/bins/)([A-Za-z0-9_-]{6,})")
@@ -79,6 +84,8 @@ class RedactingLogger(Logger):
 
     def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
         if not self.access_log_enabled:
+            return
+        if environ.get("PATH_INFO") in QUIET_PATHS and (resp.status_code or 500) < 400:
             return
         try:
             atoms = LazyAtoms(self, resp, req, environ, request_time)

@@ -1,6 +1,7 @@
 """Storage: the database handle, the tables, and the engine settings that make SQLite safe.
 
-Three tables. A bin owns its captured requests; a captured request owns its resend attempts.
+Three tables of data, and one of the instance's own secrets. A bin owns its captured
+requests; a captured request owns its resend attempts.
 Every captured request is numbered per bin (``seq``), and ids grow in commit order within a bin
 (see :mod:`webbin.capture`), so ``id`` doubles as the cursor for paging and live replay.
 
@@ -165,6 +166,17 @@ class ResendAttempt(db.Model):
     elapsed_ms: Mapped[float] = mapped_column(Float, default=0.0)
     error: Mapped[str | None] = mapped_column(Text)
     error_kind: Mapped[str | None] = mapped_column(String(32))
+
+
+class InstanceSecret(db.Model):
+    """A secret every host of one webbin must share, generated once (see
+    :mod:`webbin.storage.instance`): today only the session-cookie key, named ``session``."""
+
+    __tablename__ = "instance_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 @event.listens_for(Engine, "connect")
