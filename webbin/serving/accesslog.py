@@ -23,12 +23,14 @@ from typing import Any
 
 from gunicorn.glogging import Logger
 
-from webbin.web.health import QUIET_PATHS
-
 # A capability segment: what follows /c/ or /bins/ (the API's /api/bins/ included).
 _CAPABILITY = re.compile(r"(/c/|/bins/)([A-Za-z0-9_-]{6,})")
 # A path followed by a query, inside a longer message (gunicorn quotes request lines).
 _PATH_QUERY = re.compile(r"(/[^\s'\"?]*)\?[^\s'\"]+")
+# Health checks and metric scrapes (webbin.web.health): their successes are not logged. Kept
+# here, not imported from there: gunicorn loads this logger in its master, which must not
+# import the app's modules (Redis's client imports ssl, which gevent then cannot patch).
+QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 # Request headers whose values are secrets whatever they look like.
 _SECRET_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "x-csrf-token"})
 # Environ entries that hold the request target with its query.

@@ -29,9 +29,6 @@ from webbin.storage.models import db
 
 bp = Blueprint("health", __name__)
 
-# Paths whose successful answers the access log leaves out.
-QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
-
 
 def _no_store(response: Response) -> Response:
     response.headers["Cache-Control"] = "no-store"
