@@ -4,13 +4,16 @@ Redis is there."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
+import threading
 import time
 import urllib.error
 import urllib.request
 
 import pytest
-from helpers import PG_URL, Server
+from helpers import PG_URL, Server, free_port
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -68,3 +71,54 @@ def wait_healthy(server: Server, timeout: float = 30) -> None:
 def readyz(server: Server) -> tuple[int, dict]:
     status, _headers, body = get(server.url + "/readyz")
     return status, json.loads(body)
+
+
+class Forwarder:
+    """A TCP relay to ``target`` (PostgreSQL, Redis) that can be cut: the service "goes
+    away" for whoever uses it through the relay (open connections drop, new ones are
+    refused) and comes back with :meth:`start`."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.port = free_port()
+        self._sockets: list[socket.socket] = []
+        self._listener: socket.socket | None = None
+
+    def start(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            self._sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for end in (source, sink):
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        sockets = self._sockets + ([self._listener] if self._listener else [])
+        self._listener = None
+        for sock in sockets:  # shutdown first: it wakes the thread blocked in accept()
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        self._sockets = []

@@ -51,6 +51,8 @@ from typing import Any, TypeVar
 
 import redis
 from flask import Flask, Response, current_app, jsonify, render_template, request
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from webbin import metrics
 from webbin.proxies import request_client_address
@@ -237,6 +239,9 @@ class SharedStore:
             url,
             socket_timeout=self.TIMEOUT_SECONDS,
             socket_connect_timeout=self.TIMEOUT_SECONDS,
+            # One retry, at once: enough for a pooled connection that a Redis restart cut,
+            # and the most a capture may wait on a Redis that does not answer (2 timeouts).
+            retry=Retry(NoBackoff(), 1),
         )
         self.prefix = prefix
         self.logger = logger

@@ -5,67 +5,14 @@ the access log."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
-import threading
 import time
 
 import pytest
-from deployment import get, needs_postgres, post, readyz
+from deployment import Forwarder, get, needs_postgres, post, readyz
 from helpers import PG_URL, capture_path, free_port
 
 from webbin import create_app
-
-
-class Forwarder:
-    """A TCP relay to PostgreSQL that can be cut: the database "goes away" for the server
-    behind it (its pooled connections drop, new ones are refused) and comes back."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self.port = free_port()
-        self._sockets: list[socket.socket] = []
-        self._listener: socket.socket | None = None
-
-    def start(self) -> None:
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        listener.listen(64)
-        self._listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
-
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(self.target)
-            self._sockets += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        for end in (source, sink):
-            with contextlib.suppress(OSError):
-                end.shutdown(socket.SHUT_RDWR)
-
-    def cut(self) -> None:
-        sockets = self._sockets + ([self._listener] if self._listener else [])
-        self._listener = None
-        for sock in sockets:  # shutdown first: it wakes the thread blocked in accept()
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
-        self._sockets = []
 
 
 def wait_for_status(server, wanted: int, timeout: float = 15) -> dict:
