@@ -9,7 +9,8 @@ Several gunicorn workers each count their own share. ``webbin serve`` with metri
 ``PROMETHEUS_MULTIPROC_DIR`` to a fresh folder before it forks (prometheus-client chooses
 its storage when first imported, so that must happen before anything imports this module):
 each worker then writes its values to files there, :func:`render` adds up every worker's,
-and the ``live_viewers`` gauge (``livesum``) drops a worker's share when the worker exits.
+and the ``live_viewers`` gauge (``livesum``) drops a worker's share when the worker exits
+(:func:`webbin.serving.server.child_exit`).
 """
 
 from __future__ import annotations
@@ -83,12 +84,6 @@ def render() -> tuple[bytes, str]:
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
-
-
-def worker_exited(pid: int) -> None:
-    """Drop a dead worker's share of the live gauges (gunicorn's ``child_exit`` hook)."""
-    if os.environ.get(MULTIPROC_ENV):
-        multiprocess.mark_process_dead(pid)
 
 
 def init_app(app: Flask, capture_endpoint: str) -> None:

@@ -140,6 +140,9 @@ def test_counts_of_two_workers_add_up(serve, tmp_path, redis_prefix):
         text = scrape(server)
         assert sample(text, "webbin_live_viewers") == 0
         assert sample(text, "webbin_captures_total", 'status="200"') == 60
+        # The new workers count on top of what the dead ones counted.
+        assert post(server.url + capture_path(bin_), b"x")[0] == 429
+        assert sample(scrape(server), "webbin_captures_total", 'status="429"') == 6
 
     server.stop()
     assert not folder.exists()  # the master removes its metric files as it stops

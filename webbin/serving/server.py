@@ -96,10 +96,12 @@ class WebbinServer(BaseApplication):
 
 
 def child_exit(_server: Any, worker: Any) -> None:
-    """gunicorn's hook in the master when a worker has exited: its live gauges go."""
-    from webbin import metrics
+    """gunicorn's hook in the master when a worker has exited: its share of the live gauges
+    goes (its counters stay)."""
+    if os.environ.get(METRICS_DIR_ENV):
+        from prometheus_client import multiprocess
 
-    metrics.worker_exited(worker.pid)
+        multiprocess.mark_process_dead(worker.pid)
 
 
 def on_exit(_server: Any) -> None:
@@ -209,6 +211,7 @@ def prepare_database(app_config: dict[str, Any] | None) -> dict[str, Any]:
     workers start with: no migrating, and the shared session key when the database keeps
     it (read here once, so a worker restarted while the database is away still boots)."""
     from webbin.storage import instance, migrations
+    from webbin.storage.models import db
 
     app = migrations.standalone_app(app_config)
     try:
@@ -221,4 +224,6 @@ def prepare_database(app_config: dict[str, Any] | None) -> dict[str, Any]:
     worker_config: dict[str, Any] = {"MIGRATE_ON_START": False}
     if not app.config["SECRET_KEY"]:
         worker_config["SECRET_KEY"] = instance.shared_secret(app)
+        with app.app_context():
+            db.engine.dispose()  # no pooled connection of the master's goes into the forks
     return worker_config
