@@ -21,6 +21,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from webbin import metrics
 from webbin.outbound import client as outbound
 from webbin.outbound import loopguard
 from webbin.outbound import policy as profiles
@@ -141,6 +142,9 @@ def deliver(outgoing: Outgoing) -> ResendAttempt:
         total_timeout=float(config["RESEND_TOTAL_TIMEOUT"]),
         max_response_bytes=int(config["RESEND_MAX_RESPONSE_BYTES"]),
     )
+    metrics.resend_attempts.labels(
+        result.error_kind or "other" if result.error else "answered"
+    ).inc()
     return _record(outgoing, result)
 
 

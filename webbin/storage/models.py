@@ -1,8 +1,9 @@
 """Storage: the database handle, the tables, and the engine settings that make SQLite safe.
 
-A bin owns its captured requests; a captured request owns its resend attempts (webbin's own,
-and those a forwarder made from the developer's machine). A bin also has the forwarders
-connected to it right now (``webbin forward``), each with the resends queued for it.
+Four tables of data and one of the instance's own secrets. A bin owns its captured requests; a
+captured request owns its resend attempts (webbin's own, and those a forwarder made from the
+developer's machine). A bin also has the forwarders connected to it right now (``webbin
+forward``), each with the resends queued for it.
 Every captured request is numbered per bin (``seq``), and ids grow in commit order within a bin
 (see :mod:`webbin.capture`), so ``id`` doubles as the cursor for paging and live replay.
 
@@ -222,6 +223,17 @@ class ForwardJob(db.Model):
     # pending (queued) -> sent (to the forwarder) -> done (outcome in ``attempt_id``).
     state: Mapped[str] = mapped_column(String(16), default="pending", nullable=False)
     attempt_id: Mapped[int | None] = mapped_column(BigId)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class InstanceSecret(db.Model):
+    """A secret every host of one webbin must share, generated once (see
+    :mod:`webbin.storage.instance`): today only the session-cookie key, named ``session``."""
+
+    __tablename__ = "instance_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
