@@ -165,6 +165,15 @@ class ResendAttempt(db.Model):
     elapsed_ms: Mapped[float] = mapped_column(Float, default=0.0)
     error: Mapped[str | None] = mapped_column(Text)
     error_kind: Mapped[str | None] = mapped_column(String(32))
+    # The request as it went out (revision 0004; null for older attempts): method, headers
+    # in order with repeats (the loop mark included; Host and Content-Length are the
+    # connection's), the body, whether the user edited any of it, and the scheme that
+    # re-signed it, if one did.
+    sent_method: Mapped[str | None] = mapped_column(String(64))
+    sent_headers: Mapped[list[list[str]] | None] = mapped_column(JSON)
+    sent_body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    sent_edited: Mapped[bool | None] = mapped_column(Boolean)
+    sent_resigned: Mapped[str | None] = mapped_column(String(40))
 
 
 @event.listens_for(Engine, "connect")

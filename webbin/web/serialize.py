@@ -102,4 +102,22 @@ def resend_data(attempt: ResendAttempt) -> dict[str, Any]:
         "elapsed_ms": round(attempt.elapsed_ms, 2),
         "error": attempt.error,
         "error_kind": attempt.error_kind,
+        "sent": sent_data(attempt),
+    }
+
+
+def sent_data(attempt: ResendAttempt) -> dict[str, Any] | None:
+    """The request as the attempt sent it; None for attempts made before webbin kept it."""
+    if attempt.sent_method is None:
+        return None
+    body = attempt.sent_body or b""
+    text = body_text(body)
+    return {
+        "method": attempt.sent_method,
+        "url": attempt.url,
+        "headers": [list(pair) for pair in attempt.sent_headers or []],
+        "body_text": text,
+        "body_base64": base64.b64encode(body).decode("ascii"),
+        "edited": bool(attempt.sent_edited),
+        "resigned": attempt.sent_resigned,
     }
