@@ -143,7 +143,7 @@ def prepare(
     headers = forwarded_headers(edit.headers if edit.headers is not None else captured.headers)
     body = captured.body if edit.body is None else edit.body
     limit = int(current_app.config["MAX_BODY_BYTES"])
-    if len(body) > limit:
+    if edit.body is not None and len(body) > limit:  # captured bodies were within it
         raise InvalidEdit("body", f"The body is larger than this server's limit ({limit} bytes).")
     edited = (method, headers, body) != (
         captured.method,

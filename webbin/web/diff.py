@@ -146,7 +146,11 @@ def body_diff(a: bytes, b: bytes, label_a: str = "a", label_b: str = "b") -> Bod
         )
     parsed = _json_pair(a, b)
     if isinstance(parsed, tuple):
-        changes, truncated = json_changes(*parsed)
+        try:
+            changes, truncated = json_changes(*parsed)
+        except RecursionError:  # parsed, but too deep to walk and show: compare as text
+            parsed = "The JSON is nested too deeply to compare structurally."
+    if isinstance(parsed, tuple):
         return BodyDiff(
             kind="json",
             note="Only the first changes are listed." if truncated else None,
@@ -326,23 +330,31 @@ def _escape(key: str) -> str:
     return key.replace("~", "~0").replace("/", "~1")
 
 
-def _compact(value: Any, depth: int = 0) -> str:
-    """Compact JSON text of a parsed value, numbers as written."""
-    if isinstance(value, _Number):
-        return str.__str__(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if value is None or isinstance(value, bool):
-        return json.dumps(value)
-    if depth >= DEPTH_CAP:
-        return "…"
-    if isinstance(value, dict):
-        items = (
-            f"{json.dumps(k, ensure_ascii=False)}:{_compact(v, depth + 1)}"
-            for k, v in value.items()
-        )
-        return "{" + ",".join(items) + "}"
-    return "[" + ",".join(_compact(v, depth + 1) for v in value) + "]"
+def _compact(value: Any) -> str:
+    """Compact JSON text of a parsed value, numbers as written. Iterative, so a value nested
+    as deep as the parser allows costs no recursion (pieces already written are 1-tuples)."""
+    parts: list[str] = []
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, tuple):
+            parts.append(item[0])
+        elif isinstance(item, _Number):
+            parts.append(str.__str__(item))
+        elif isinstance(item, str) or item is None or isinstance(item, bool):
+            parts.append(json.dumps(item, ensure_ascii=False))
+        else:
+            pieces: list[Any] = [("{",) if isinstance(item, dict) else ("[",)]
+            entries = item.items() if isinstance(item, dict) else enumerate(item)
+            for index, (key, child) in enumerate(entries):
+                if index:
+                    pieces.append((",",))
+                if isinstance(item, dict):
+                    pieces.append((json.dumps(key, ensure_ascii=False) + ":",))
+                pieces.append(child)
+            pieces.append(("}",) if isinstance(item, dict) else ("]",))
+            stack.extend(reversed(pieces))
+    return "".join(parts)
 
 
 def _shown(value: Any) -> str:
