@@ -356,7 +356,7 @@ def test_the_address_policy_and_the_rate_limit_apply_to_edited_resends(small_app
     assert len(client.get(endpoint + "s").get_json()["resends"]) == 3
 
 
-# --- the dashboard's editor --------------------------------------------------------------------
+# --- the dashboard's editor (``app`` is SQLite's and PostgreSQL's, see conftest) ------------------
 
 
 def csrf(client: Any, bin_id: str) -> dict[str, str]:
@@ -369,14 +369,6 @@ def textarea(html: str, name: str) -> str:
     """A text box's value as a browser reads it (the newline after the start tag dropped)."""
     raw = re.search(rf'<textarea name="{name}"[^>]*>\n(.*?)</textarea>', html, re.S).group(1)
     return raw.replace("&#34;", '"').replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-
-
-@pytest.fixture
-def app(tmp_path: Path) -> Iterator[Flask]:
-    application = make_app(tmp_path)
-    yield application
-    with application.app_context():
-        db.engine.dispose()
 
 
 def test_the_editor_is_filled_from_the_request_and_sends_what_the_form_says(app, target):
