@@ -155,7 +155,7 @@ def test_binary_bodies_show_where_they_first_differ(page: Page, server: Server):
 
 
 def open_editor(page: Page) -> None:
-    page.get_by_role("button", name="Edit and resend…").click()
+    page.get_by_role("button", name="Edit before sending…").click()
     expect(page.locator("#detail .edit-form")).to_be_visible()
 
 
