@@ -40,7 +40,7 @@ from webbin.storage import migrations
 from webbin.storage.models import db
 
 FIXTURES = Path(__file__).parent / "fixtures"
-HEAD = "0005"
+HEAD = "0006"
 
 
 @pytest.fixture(params=DATABASES)
@@ -368,6 +368,10 @@ def test_a_0_1_0_database_upgrades_on_start_with_nothing_lost(tmp_path, database
         (r.pop("forwarder"), r.pop("reply"), r.pop("replied")) for r in after["resend_attempts"]
     }
     assert added in ({(None, "0", "0")}, {(None, "false", "false")})
+    # 0006's columns of what a resend sent: unknown (null) for attempts made before it.
+    sent_columns = ("sent_method", "sent_headers", "sent_body", "sent_edited", "sent_resigned")
+    for row in after["resend_attempts"]:
+        assert [row.pop(column) for column in sent_columns] == [None] * len(sent_columns)
     assert after == before  # every value, byte for byte
     client = app.test_client()
     bin_ = client.get(f"/api/bins/{BIN}").get_json()

@@ -178,6 +178,16 @@ class ResendAttempt(db.Model):
     # ...and webbin did send it to the provider (it came within the wait).
     replied: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
+    # The request as it went out (revision 0006; null for older attempts): method, headers
+    # in order with repeats (the loop mark included; Host and Content-Length are the
+    # connection's), the body, whether the user edited any of it, and the scheme that
+    # re-signed it, if one did.
+    sent_method: Mapped[str | None] = mapped_column(String(64))
+    sent_headers: Mapped[list[list[str]] | None] = mapped_column(JSON)
+    sent_body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    sent_edited: Mapped[bool | None] = mapped_column(Boolean)
+    sent_resigned: Mapped[str | None] = mapped_column(String(40))
+
 
 class Forwarder(db.Model):
     """A ``webbin forward`` connected to a bin right now, whichever server process holds its

@@ -18,7 +18,9 @@ from webbin.receiver import bin_settings as settings
 from webbin.receiver import verification
 from webbin.storage import queries
 from webbin.storage.models import Bin, db
+from webbin.web import diff
 from webbin.web.downloads import raw_download
+from webbin.web.edit import edit_of
 from webbin.web.openapi import openapi_document
 from webbin.web.schemas import (
     CreateBin,
@@ -134,6 +136,13 @@ def delete_request(bin_id: str, request_id: int) -> tuple[str, int]:
     return "", 204
 
 
+@bp.get("/bins/<bin_id>/requests/<int:request_id>/diff/<int:other_id>")
+def diff_requests(bin_id: str, request_id: int, other_id: int) -> Response:
+    """What changed from request ``request_id`` to request ``other_id`` of the same bin."""
+    old, new = queries.get_request(bin_id, request_id), queries.get_request(bin_id, other_id)
+    return jsonify(diff.compare(old, new).model_dump(mode="json"))
+
+
 @bp.get("/bins/<bin_id>/requests/<int:request_id>/raw")
 def raw_body(bin_id: str, request_id: int) -> Response:
     captured = queries.get_request(bin_id, request_id)
@@ -147,13 +156,16 @@ def resend_request(bin_id: str, request_id: int) -> Response:
         return refused
     bin_ = queries.get_bin(bin_id)
     captured = queries.get_request(bin_id, request_id)
-    url = body_as(ResendBody).url or bin_.resend_url
+    body = body_as(ResendBody)
+    url = body.url or bin_.resend_url
     if not url:
         raise BadRequest('Give the target as {"url": "http://localhost:3000/hook"}.')
     try:
-        outgoing = resend.prepare(captured, bin_, url)
+        outgoing = resend.prepare(captured, bin_, url, edit_of(body))
     except resend.InvalidTarget as error:
         raise BadRequest(str(error)) from None
+    except resend.InvalidEdit as error:
+        raise InvalidBody([{"path": error.path, "message": str(error)}], str(error)) from None
     with ratelimit.resend_slot() as busy:
         if busy is not None:
             return busy

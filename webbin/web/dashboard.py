@@ -28,9 +28,10 @@ from webbin.live.stream import parse_cursor, sock, stream
 from webbin.outbound import resend
 from webbin.receiver import bin_settings as settings
 from webbin.receiver import handshakes, senders, testwebhooks, verification
+from webbin.receiver.strict import InvalidInput
 from webbin.storage import queries
 from webbin.storage.models import Bin, CapturedRequest, db
-from webbin.web import csrf
+from webbin.web import csrf, diff, edit
 from webbin.web.bodyview import multipart_part, render_body
 from webbin.web.curl import curl_command
 from webbin.web.downloads import raw_download
@@ -203,8 +204,10 @@ def resend_request(bin_id: str, request_id: int) -> Response | tuple[str, int] |
     if request.form.get("forwarder"):
         return _resend_through_forwarder(bin_id, captured.id, request.form["forwarder"])
     try:
-        outgoing = resend.prepare(captured, bin_, request.form.get("url") or "")
-    except resend.InvalidTarget as error:
+        # The editor's form (_edit.html) says so; the plain resend form sends only a URL.
+        changes = edit.edit_of(edit.form_body(request.form)) if request.form.get("edit") else None
+        outgoing = resend.prepare(captured, bin_, request.form.get("url") or "", changes)
+    except (resend.InvalidTarget, resend.InvalidEdit, InvalidInput) as error:
         return render_template("_resend_result.html", attempt=None, error=str(error)), 400
     with ratelimit.resend_slot() as busy:
         if busy is not None:
@@ -245,6 +248,41 @@ def forwarders_box(bin_id: str) -> str:
     """Who forwards this bin's arrivals right now (the bin page asks every few seconds)."""
     bin_ = queries.get_bin(bin_id)
     return render_template("_forwarders.html", bin=bin_, forwarders=forwarders.connected(bin_id))
+
+
+@bp.get("/bins/<bin_id>/requests/<int:request_id>/edit")
+def edit_request(bin_id: str, request_id: int) -> str | Response:
+    """The editor for resending the request changed (``?as=base64`` for the body's bytes)."""
+    if not is_htmx():
+        return redirect(url_for("dashboard.bin_page", bin_id=bin_id, r=request_id))
+    bin_ = queries.get_bin(bin_id)
+    captured = queries.get_request(bin_id, request_id)
+    form = edit.prefill(captured, bin_, as_base64=request.args.get("as") == "base64")
+    return render_template("_edit.html", bin=bin_, req=captured, form=form)
+
+
+@bp.get("/bins/<bin_id>/compare/<int:old_id>/<int:new_id>")
+def compare_requests(bin_id: str, old_id: int, new_id: int) -> str | Response:
+    if not is_htmx():
+        return redirect(url_for("dashboard.bin_page", bin_id=bin_id, r=new_id))
+    bin_ = queries.get_bin(bin_id)
+    old, new = queries.get_request(bin_id, old_id), queries.get_request(bin_id, new_id)
+    return render_template("_diff.html", bin=bin_, diff=diff.compare(old, new), shared=None)
+
+
+@bp.get("/bins/<bin_id>/requests/<int:request_id>/compare-previous")
+def compare_previous(bin_id: str, request_id: int) -> str | Response:
+    """The request compared with the latest earlier one of the same event, else path."""
+    if not is_htmx():
+        return redirect(url_for("dashboard.bin_page", bin_id=bin_id, r=request_id))
+    bin_ = queries.get_bin(bin_id)
+    captured = queries.get_request(bin_id, request_id)
+    found = queries.previous_like(captured)
+    if found is None:
+        return render_template("_diff.html", bin=bin_, diff=None, req=captured, shared=None)
+    shared, previous = found
+    compared = diff.compare(previous, captured)
+    return render_template("_diff.html", bin=bin_, diff=compared, shared=shared)
 
 
 def _apply_settings(bin_id: str, data: dict[str, Any], done: str) -> Response:

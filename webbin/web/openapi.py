@@ -18,7 +18,7 @@ from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
 from webbin.config import DEFAULTS
 from webbin.receiver.bin_settings import SettingsView
-from webbin.web.schemas import CreateBin, ForwardOutcome, ResendBody, UpdateBin
+from webbin.web.schemas import CreateBin, ForwardOutcome, RequestDiff, ResendBody, UpdateBin
 
 Schema = dict[str, Any]
 
@@ -203,6 +203,7 @@ def _model_schemas() -> dict[str, Schema]:
         (ResendBody, "validation"),
         (ForwardOutcome, "validation"),
         (SettingsView, "serialization"),
+        (RequestDiff, "serialization"),
     ]
     _, top = models_json_schema(models, schema_generator=_Generate)
     defs = top["$defs"]
@@ -394,6 +395,34 @@ def _schemas() -> dict[str, Schema]:
                     "description": "True when webbin answered the capture's sender with this "
                     "answer (a forwarder running with --reply).",
                 },
+                "sent": {
+                    **_object(
+                        "The request as it went out; null for attempts made before webbin "
+                        "kept it. Host and Content-Length are not listed: the connection "
+                        "sets them.",
+                        {
+                            "method": _string("Method sent."),
+                            "url": _string("URL sent to."),
+                            "headers": _headers_list(
+                                "Headers sent, in order, repeats kept (the X-Webbin-Resend "
+                                "loop mark included)."
+                            ),
+                            "body_text": _nullable(
+                                _string("Body sent as UTF-8 text; null if it is not UTF-8.")
+                            ),
+                            "body_base64": _base64("Body sent, base64-encoded."),
+                            "edited": {
+                                "type": "boolean",
+                                "description": "True if the method, headers or body differ "
+                                "from the captured request's.",
+                            },
+                            "resigned": _nullable(
+                                _string("Scheme whose signature was computed again, or null.")
+                            ),
+                        },
+                    ),
+                    "type": ["object", "null"],
+                },
             },
         ),
         "Forwarder": _object(
@@ -465,6 +494,11 @@ def _parameters() -> dict[str, Schema]:
         "BinId": _path_param("id", "The bin's id.", {"type": "string"}),
         "RequestId": _path_param(
             "rid", "The request's `id` (not its `seq`).", {"type": "integer", "minimum": 1}
+        ),
+        "OtherRequestId": _path_param(
+            "other",
+            "The `id` of the request to compare with, in the same bin.",
+            {"type": "integer", "minimum": 1},
         ),
         "CaptureToken": _path_param(
             "capture_token", "The token in the bin's `capture_url`.", {"type": "string"}
@@ -631,6 +665,25 @@ def _api_paths() -> dict[str, Schema]:
                 tag="requests",
             ),
         },
+        "/api/bins/{id}/requests/{rid}/diff/{other}": {
+            "parameters": [*request_ids, _param_ref("OtherRequestId")],
+            "get": _operation(
+                "diffRequests",
+                "Compare two requests",
+                {
+                    "200": _response("What changed from `rid` to `other`.", "RequestDiff"),
+                    **_error_responses(
+                        404, _404="No bin with this id, or either request is not in the bin."
+                    ),
+                },
+                tag="requests",
+                description="The request line, the headers (aligned in order, repeats kept) "
+                "and the body: structurally for two JSON objects or arrays (a JSON Pointer "
+                "per value added, removed or changed), as a unified diff for two texts, and "
+                "for other bodies their sizes, SHA-256 digests, first differing offset and a "
+                "hex dump of both there. Large bodies are compared in part (`truncated`).",
+            ),
+        },
         "/api/bins/{id}/requests/{rid}/raw": {
             "parameters": request_ids,
             "get": _operation(
@@ -676,18 +729,27 @@ def _api_paths() -> dict[str, Schema]:
                         404,
                         _400="The body is not a JSON object, `url` is invalid (not http or "
                         "https, no host, spaces, unparseable, too long; nothing is recorded), "
-                        "or no `url` was given and the bin has no `resend_url`.",
+                        "no `url` was given and the bin has no `resend_url`, an edit is "
+                        "invalid (a header, the method, the body over MAX_BODY_BYTES), or "
+                        "`resign` cannot be done (`errors[0].path` is `resign`: a "
+                        "private-key scheme such as Discord or SendGrid, no secret, or no "
+                        "known scheme).",
                     ),
                 },
                 tag="resend",
                 description="Sends the same method, headers (less hop-by-hop ones, Host and "
-                "Content-Length) and exact body to `url` and records the attempt. Once the "
+                "Content-Length) and exact body to `url`, or what `method`, `headers` and "
+                "`body_text`/`body_base64` replace them with, re-signed for the bin's "
+                "signature scheme when `resign` is true, and records the attempt with what "
+                "was sent (`sent`). Once the "
                 "request went out (even if the target then failed), `url` becomes the bin's "
                 "`resend_url`; not when the address policy or DNS stopped it. 429 when this "
                 "client resends too often or the server already has its most resends in "
                 "flight.",
                 body=_json_body(
-                    "Where to send it; `{}` uses the bin's `resend_url`.", "ResendBody"
+                    "Where to send it and what to change; `{}` sends it unchanged to the "
+                    "bin's `resend_url`.",
+                    "ResendBody",
                 ),
             ),
         },

@@ -104,6 +104,7 @@ def resend_data(attempt: ResendAttempt) -> dict[str, Any]:
         "error_kind": attempt.error_kind,
         "forwarder": attempt.forwarder,
         "replied": bool(attempt.replied),
+        "sent": sent_data(attempt),
     }
 
 
@@ -117,4 +118,21 @@ def forwarder_data(forwarder: Any) -> dict[str, Any]:
         "reply_timeout": forwarder.reply_timeout,
         "connected_at": rfc3339(forwarder.connected_at),
         "last_seen": rfc3339(forwarder.last_seen),
+    }
+
+
+def sent_data(attempt: ResendAttempt) -> dict[str, Any] | None:
+    """The request as the attempt sent it; None for attempts made before webbin kept it."""
+    if attempt.sent_method is None:
+        return None
+    body = attempt.sent_body or b""
+    text = body_text(body)
+    return {
+        "method": attempt.sent_method,
+        "url": attempt.url,
+        "headers": [list(pair) for pair in attempt.sent_headers or []],
+        "body_text": text,
+        "body_base64": base64.b64encode(body).decode("ascii"),
+        "edited": bool(attempt.sent_edited),
+        "resigned": attempt.sent_resigned,
     }
