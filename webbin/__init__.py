@@ -31,7 +31,17 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from webbin.serving.accesslog import RedactingFilter
     from webbin.storage import migrations
     from webbin.storage.models import db
-    from webbin.web import api, csrf, dashboard, errors, filters, security, unavailable
+    from webbin.web import (
+        api,
+        csrf,
+        dashboard,
+        errors,
+        exports,
+        filters,
+        replays,
+        security,
+        unavailable,
+    )
 
     app = Flask(
         __name__,
@@ -62,6 +72,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(capture.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(dashboard.bp)
+    for blueprint in (exports.api, exports.pages, replays.api, replays.pages):
+        app.register_blueprint(blueprint)
 
     # The schema comes from the migrations only; `webbin serve` applies them once before
     # its workers start and turns this off for them.

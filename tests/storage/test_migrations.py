@@ -40,7 +40,7 @@ from webbin.storage import migrations
 from webbin.storage.models import db
 
 FIXTURES = Path(__file__).parent / "fixtures"
-HEAD = "0003"
+HEAD = "0004"
 
 
 @pytest.fixture(params=DATABASES)
@@ -138,7 +138,14 @@ def _postgresql_schema(conn) -> dict:
 
 def drop_everything(engine: Engine) -> None:
     with engine.begin() as conn:
-        for table in ("resend_attempts", "captured_requests", "bins", "alembic_version"):
+        for table in (
+            "replay_outcomes",
+            "replay_jobs",
+            "resend_attempts",
+            "captured_requests",
+            "bins",
+            "alembic_version",
+        ):
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
 
 
@@ -354,6 +361,8 @@ def test_a_0_1_0_database_upgrades_on_start_with_nothing_lost(tmp_path, database
     # 0003's new column, backfilled with each bin's real count (id 6 was deleted).
     counts = {row["id"]: row.pop("request_count") for row in after["bins"]}
     assert counts == {"bin-plain": "1", "bin-set": str(len(BODIES))}
+    # 0004's new column: every request there was captured live, none imported.
+    assert {row.pop("imported_at") for row in after["captured_requests"]} == {None}
     assert after == before  # every value, byte for byte
     client = app.test_client()
     bin_ = client.get(f"/api/bins/{BIN}").get_json()

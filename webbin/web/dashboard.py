@@ -29,7 +29,7 @@ from webbin.receiver import bin_settings as settings
 from webbin.receiver import handshakes, senders, testwebhooks, verification
 from webbin.storage import queries
 from webbin.storage.models import Bin, CapturedRequest, db
-from webbin.web import csrf
+from webbin.web import csrf, replays
 from webbin.web.bodyview import multipart_part, render_body
 from webbin.web.curl import curl_command
 from webbin.web.downloads import raw_download
@@ -120,6 +120,7 @@ def bin_page(bin_id: str) -> str:
         presets=senders.presets(),
         providers=handshakes.PROVIDERS,
         selected=bool(detail),
+        replays=replays.shown(bin_id),
         **{k: v for k, v in detail.items() if k != "bin"},
     )
 
