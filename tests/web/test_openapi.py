@@ -40,6 +40,7 @@ PARAMETER_NAMES = {
     "request_id": "rid",
     "token": "capture_token",
     "sub_path": "path",
+    "job_id": "job",
 }
 DOC_URI = "urn:webbin:openapi"
 
