@@ -13,8 +13,9 @@ header, repeats kept; ``queryString``; ``postData.text`` for a UTF-8 body, ``par
 a URL-encoded form, ``text: ""`` for anything else) with webbin's own data in custom
 fields, which HAR lets a tool add under names starting with ``_``: ``_bodyBase64`` on
 ``postData`` holds the exact bytes whenever ``text`` does not (forms, binary bodies), and
-``_webbin`` on the entry the request's API summary (its exact path and query string, for a
-start). The ``response`` is what webbin answered, as far as webbin keeps it: the status
+``_webbin`` on the entry the request's API summary and the URL it was sent to (its exact
+path, query string and URL: HAR's ``url`` escapes a ``#``, which HAR readers would take for a
+fragment). The ``response`` is what webbin answered, as far as webbin keeps it: the status
 only, not the answer's headers or body.
 
 Reading HAR also takes files from browsers' DevTools, HTTP Toolkit and other tools. As the
@@ -65,9 +66,8 @@ CREATOR = "webbin"
 HTTP_TOOLKIT = "HTTP Toolkit"
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-# Characters a request target never holds as sent: controls, space, DEL, and (in the path)
-# the "?" that starts the query; "#" never reaches a server.
-_NOT_IN_TARGET = re.compile(r"[\x00-\x20\x7f#]")
+# What no request line or header can hold (NUL no database stores either). Anything else a
+# server accepted may have been captured, and must import again.
 _NOT_IN_VALUE = re.compile(r"[\x00\r\n]")
 _FORM = "application/x-www-form-urlencoded"
 
@@ -102,7 +102,9 @@ def har_entry(row: Any, summary: dict[str, Any], url: str) -> bytes:
     body: bytes = row.body
     request: dict[str, Any] = {
         "method": row.method,
-        "url": url,
+        # A "#" that reached the server was part of its path or query, not a fragment (which
+        # a HAR URL leaves out): escaped, so that readers see it so. _webbin has it as sent.
+        "url": url.replace("#", "%23"),
         "httpVersion": "HTTP/1.1",
         "cookies": [],
         "headers": [{"name": name, "value": value} for name, value in row.headers],
@@ -135,7 +137,7 @@ def har_entry(row: Any, summary: dict[str, Any], url: str) -> bytes:
         },
         "cache": {},
         "timings": {"send": 0, "wait": 0, "receive": 0},
-        "_webbin": summary,
+        "_webbin": {**summary, "url": url},
     }
     return json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode()
 
@@ -356,6 +358,7 @@ class _ToolkitRequest(_Request):
 class _WebbinData(_Lenient):
     path: str
     query_string: str
+    url: str
     remote_addr: str | None = None
 
 
@@ -435,6 +438,7 @@ def _har_request(
         path = (webbin.path, ("_webbin", "path"))
         query = (webbin.query_string, ("_webbin", "query_string"))
         remote = (webbin.remote_addr, ("_webbin", "remote_addr"))
+        url = (webbin.url, ("_webbin", "url"))
         headers = [[h.name, h.value] for h in request.headers]
     else:
         try:
@@ -448,6 +452,7 @@ def _har_request(
         path = (parts.path or "/", ("request", "url"))
         query = (parts.query, ("request", "url"))
         remote = (None, ("request",))
+        url = (request.url, ("request", "url"))
         # HTTP/2 pseudo-headers are the request line, not headers.
         headers = [[h.name, h.value] for h in request.headers if not h.name.startswith(":")]
     return _checked(
@@ -459,7 +464,7 @@ def _har_request(
         query_string=query,
         headers=(headers, ("request", "headers")),
         received_at=(entry.startedDateTime, ("startedDateTime",)),
-        url=(request.url, ("request", "url")),
+        url=url,
         remote_addr=remote,
         body=(body, ("request", "postData")),
     )
@@ -544,11 +549,11 @@ def _checked(
     value, loc = path
     if not value.startswith("/"):
         problem(loc, "must start with /")
-    elif _NOT_IN_TARGET.search(value) or "?" in value:
-        problem(loc, "must not hold spaces, control characters, ? or #")
+    elif _NOT_IN_VALUE.search(value) or "?" in value:  # the first ? starts the query
+        problem(loc, "must not hold ?, CR, LF or NUL")
     value, loc = query_string
-    if _NOT_IN_TARGET.search(value):
-        problem(loc, "must not hold spaces, control characters or #")
+    if _NOT_IN_VALUE.search(value):
+        problem(loc, "must not hold CR, LF or NUL")
     pairs, loc = headers
     for index, (name, header_value) in enumerate(pairs):
         if not _TOKEN.fullmatch(name):
