@@ -14,6 +14,7 @@ marks are worked out as for a capture into this bin. Live viewers are told once,
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -263,7 +264,7 @@ def import_file(bin_id: str) -> Response:
         flash(f"The file is larger than the import limit of {limit} bytes.", "error")
         return back
     given = request.form.get("format") or _EXTENSIONS.get(
-        "." + upload.filename.rsplit(".", 1)[-1].lower() if "." in upload.filename else ""
+        os.path.splitext(upload.filename)[1].lower()
     )
     fmt = exchange.detect(data, None, given if given in exchange.FORMATS else None)
     try:
