@@ -32,7 +32,18 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from webbin.serving.accesslog import RedactingFilter
     from webbin.storage import instance, migrations
     from webbin.storage.models import db
-    from webbin.web import api, csrf, dashboard, errors, filters, health, security, unavailable
+    from webbin.web import (
+        api,
+        csrf,
+        dashboard,
+        errors,
+        exports,
+        filters,
+        health,
+        replays,
+        security,
+        unavailable,
+    )
 
     app = Flask(
         __name__,
@@ -67,6 +78,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(health.bp)
+    for blueprint in (exports.api, exports.pages, replays.api, replays.pages):
+        app.register_blueprint(blueprint)
 
     # The schema comes from the migrations only; `webbin serve` applies them once before
     # its workers start and turns this off for them.

@@ -194,6 +194,11 @@ class Settings(BaseSettings):
         10 * MiB,
         description="Largest captured body (GitHub caps payloads at 25 MB, most send far less).",
     )
+    IMPORT_MAX_BYTES: Bytes = Field(
+        64 * MiB,
+        description="Largest NDJSON or HAR file an import accepts (API or dashboard); beyond: "
+        "413, nothing imported.",
+    )
     PUBLIC_URL: PublicUrl = Field(
         "", description="Base of capture URLs behind a proxy; empty: the URL the page was on."
     )

@@ -40,7 +40,7 @@ from webbin.storage import migrations
 from webbin.storage.models import db
 
 FIXTURES = Path(__file__).parent / "fixtures"
-HEAD = "0006"
+HEAD = "0007"
 
 
 @pytest.fixture(params=DATABASES)
@@ -139,8 +139,11 @@ def _postgresql_schema(conn) -> dict:
 def drop_everything(engine: Engine) -> None:
     with engine.begin() as conn:
         for table in (
+            "replay_outcomes",
+            "replay_jobs",
             "forward_jobs",
             "forwarders",
+            "instance_secrets",
             "resend_attempts",
             "captured_requests",
             "bins",
@@ -372,6 +375,8 @@ def test_a_0_1_0_database_upgrades_on_start_with_nothing_lost(tmp_path, database
     sent_columns = ("sent_method", "sent_headers", "sent_body", "sent_edited", "sent_resigned")
     for row in after["resend_attempts"]:
         assert [row.pop(column) for column in sent_columns] == [None] * len(sent_columns)
+    # 0007's new column: every request there was captured live, none imported.
+    assert {row.pop("imported_at") for row in after["captured_requests"]} == {None}
     assert after == before  # every value, byte for byte
     client = app.test_client()
     bin_ = client.get(f"/api/bins/{BIN}").get_json()

@@ -41,6 +41,7 @@ PARAMETER_NAMES = {
     "other_id": "other",
     "token": "capture_token",
     "sub_path": "path",
+    "job_id": "job",
 }
 DOC_URI = "urn:webbin:openapi"
 

@@ -1,9 +1,10 @@
 """Storage: the database handle, the tables, and the engine settings that make SQLite safe.
 
-Four tables of data and one of the instance's own secrets. A bin owns its captured requests; a
-captured request owns its resend attempts (webbin's own, and those a forwarder made from the
-developer's machine). A bin also has the forwarders connected to it right now (``webbin
-forward``), each with the resends queued for it.
+Seven tables of data and one of the instance's own secrets. A bin owns its captured requests
+and its replay jobs; a captured request owns its resend attempts (webbin's own, and those a
+forwarder made from the developer's machine); a replay job owns one outcome per request it
+sent. A bin also has the forwarders connected to it right now (``webbin forward``), each with
+the resends queued for it.
 Every captured request is numbered per bin (``seq``), and ids grow in commit order within a bin
 (see :mod:`webbin.capture`), so ``id`` doubles as the cursor for paging and live replay.
 
@@ -141,6 +142,11 @@ class CapturedRequest(db.Model):
     delivery_key_source: Mapped[str | None] = mapped_column(String(64))
     duplicate_of: Mapped[int | None] = mapped_column(BigId)
     delivery_attempt: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
+    # When an import stored it (null: captured live, at ``received_at``). An imported request
+    # keeps its original ``received_at`` but gets a new id, so ids grow with this time, not
+    # with ``received_at``; retention's binary search by id reads it. Last column: revision
+    # 0007 added it.
+    imported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     def header(self, name: str) -> str | None:
         """First value of header ``name`` (case-insensitive), as a provider check would read it."""
@@ -245,6 +251,64 @@ class InstanceSecret(db.Model):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text, nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ReplayJob(db.Model):
+    """Replaying many requests of a bin to one URL, in the background of the worker that
+    started it; the row is its progress, so any worker can show it or cancel it."""
+
+    __tablename__ = "replay_jobs"
+    __table_args__ = (
+        Index("ix_replay_jobs_bin_id_id", "bin_id", "id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    bin_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("bins.id", ondelete="CASCADE"), nullable=False
+    )
+    # The target as typed, placeholders unexpanded (as a one-click resend takes it).
+    url: Mapped[str] = mapped_column(Text, nullable=False)
+    # Requests per second at most.
+    rate: Mapped[float] = mapped_column(Float, nullable=False)
+    # running, done, cancelled, failed or interrupted (see webbin.outbound.replays).
+    state: Mapped[str] = mapped_column(String(16), nullable=False)
+    # The requests to send, in sending order (oldest first); ``done`` of them are sent.
+    request_ids: Mapped[list[int]] = mapped_column(JSON, nullable=False)
+    total: Mapped[int] = mapped_column(Integer, nullable=False)
+    done: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    # Of those done, how many got no answer (their outcome has an error).
+    failed: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Which process runs it ("host:pid") and when it last said it still does: a job whose
+    # process is gone is marked interrupted instead of staying "running" forever.
+    owner: Mapped[str] = mapped_column(String(255), nullable=False)
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    # Why it stopped early (failed or interrupted), for the user.
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class ReplayOutcome(db.Model):
+    """What happened to one request of a replay job. ``request_id`` and ``attempt_id`` are
+    plain numbers, not references: the outcome stays when the request is deleted."""
+
+    __tablename__ = "replay_outcomes"
+
+    job_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("replay_jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    # 1, 2, 3, ...: the request's place in the job's sending order.
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(BigId, nullable=False)
+    # The resend attempt recorded for it (as a one-click resend records one), if any.
+    attempt_id: Mapped[int | None] = mapped_column(BigId)
+    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    status: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str | None] = mapped_column(Text)
+    elapsed_ms: Mapped[float] = mapped_column(Float, default=0.0, nullable=False)
+    error: Mapped[str | None] = mapped_column(Text)
+    error_kind: Mapped[str | None] = mapped_column(String(32))
 
 
 @event.listens_for(Engine, "connect")

@@ -18,8 +18,9 @@ a file lock beside the database file (one file means one host). A pass deletes i
 short transactions of at most ``PRUNE_BATCH`` rows and ``PRUNE_BATCH_BYTES`` of bodies,
 pausing between them, so a capture waiting for the write lock waits one small batch at most.
 
-Every query is keyed by an index: ids grow with arrival time (see :mod:`webbin.capture`), so
-"older than T" is "id below the first id received at T", found by binary search; per-bin
+Every query is keyed by an index: ids grow with arrival time (see :mod:`webbin.capture`; for
+an imported request, its import time), so "older than T" is "id below the first id stored at
+T", found by binary search; per-bin
 eviction uses the (bin_id, seq) key; the quota sums ``size`` from a covering index.
 
 Each delete lowers the bins' ``request_count`` in its own transaction by the rows it really
@@ -213,16 +214,19 @@ class Pruner:
 
 
 def first_id_since(conn: Connection, moment: datetime) -> int | None:
-    """The smallest request id received at or after ``moment``; None if all are older.
+    """The smallest request id stored at or after ``moment``; None if all are older.
 
-    Ids grow in arrival order, so this is a binary search of primary-key lookups: a few
-    dozen indexed reads even for a huge table, where a scan by time would read every row.
+    Ids grow in the order requests were stored, so this is a binary search of primary-key
+    lookups: a few dozen indexed reads even for a huge table, where a scan by time would
+    read every row. "Stored" is when a request was received, or, for one an import brought
+    with its original (older) received time, when it was imported: ids follow that time,
+    and a request's age for retention counts from it.
     """
     moment = _aware(moment)
 
     def first_at_or_after(candidate: int) -> Any:
         return conn.execute(
-            select(CapturedRequest.id, CapturedRequest.received_at)
+            select(CapturedRequest.id, _STORED_AT.label("stored_at"))
             .where(CapturedRequest.id >= candidate)
             .order_by(CapturedRequest.id)
             .limit(1)
@@ -231,15 +235,18 @@ def first_id_since(conn: Connection, moment: datetime) -> int | None:
     low, high = conn.execute(
         select(func.min(CapturedRequest.id), func.max(CapturedRequest.id))
     ).one()
-    if low is None or _aware(first_at_or_after(high).received_at) < moment:
+    if low is None or _aware(first_at_or_after(high).stored_at) < moment:
         return None
     while low < high:
         middle = (low + high) // 2
-        if _aware(first_at_or_after(middle).received_at) >= moment:
+        if _aware(first_at_or_after(middle).stored_at) >= moment:
             high = middle
         else:
             low = middle + 1
     return first_at_or_after(low).id
+
+
+_STORED_AT = func.coalesce(CapturedRequest.imported_at, CapturedRequest.received_at)
 
 
 def prune(

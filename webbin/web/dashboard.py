@@ -31,7 +31,7 @@ from webbin.receiver import handshakes, senders, testwebhooks, verification
 from webbin.receiver.strict import InvalidInput
 from webbin.storage import queries
 from webbin.storage.models import Bin, CapturedRequest, db
-from webbin.web import csrf, diff, edit
+from webbin.web import csrf, diff, edit, replays
 from webbin.web.bodyview import multipart_part, render_body
 from webbin.web.curl import curl_command
 from webbin.web.downloads import raw_download
@@ -124,6 +124,7 @@ def bin_page(bin_id: str) -> str:
         providers=handshakes.PROVIDERS,
         selected=bool(detail),
         forwarders=forwarders.connected(bin_id),
+        replays=replays.shown(bin_id),
         **{k: v for k, v in detail.items() if k not in ("bin", "forwarders")},
     )
 

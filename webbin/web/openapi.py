@@ -17,8 +17,19 @@ from typing import Any
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
 from webbin.config import DEFAULTS
+from webbin.outbound import replays
 from webbin.receiver.bin_settings import SettingsView
-from webbin.web.schemas import CreateBin, ForwardOutcome, RequestDiff, ResendBody, UpdateBin
+from webbin.web.schemas import (
+    CreateBin,
+    ForwardOutcome,
+    ImportResult,
+    ReplayBody,
+    ReplayJobDetail,
+    ReplayJobList,
+    RequestDiff,
+    ResendBody,
+    UpdateBin,
+)
 
 Schema = dict[str, Any]
 
@@ -202,8 +213,12 @@ def _model_schemas() -> dict[str, Schema]:
         (UpdateBin, "validation"),
         (ResendBody, "validation"),
         (ForwardOutcome, "validation"),
+        (ReplayBody, "validation"),
         (SettingsView, "serialization"),
         (RequestDiff, "serialization"),
+        (ReplayJobList, "serialization"),
+        (ReplayJobDetail, "serialization"),
+        (ImportResult, "serialization"),
     ]
     _, top = models_json_schema(models, schema_generator=_Generate)
     defs = top["$defs"]
@@ -503,6 +518,7 @@ def _parameters() -> dict[str, Schema]:
         "CaptureToken": _path_param(
             "capture_token", "The token in the bin's `capture_url`.", {"type": "string"}
         ),
+        "ReplayId": _path_param("job", "The replay's `id`.", {"type": "integer", "minimum": 1}),
     }
 
 
@@ -527,6 +543,8 @@ ERROR_DESCRIPTIONS = {
     "body, `errors` lists each bad or unknown field by its path.",
     "403": "Refused: the WebSocket handshake came from a page on another site.",
     "404": "No bin with this id, or no request with this id in the bin.",
+    "409": "The bin already has its most replays running "
+    f"({replays.MAX_RUNNING_PER_BIN}); wait for one to end or cancel it.",
     "413": "The body is larger than the server's limit (MAX_BODY_BYTES); nothing was stored.",
     "429": "Too many requests from this client (or to this bin, or probes of unknown ids); "
     "the Retry-After header says when to try again.",
@@ -885,6 +903,192 @@ def _api_paths() -> dict[str, Schema]:
     }
 
 
+_SELECTION = (
+    "Which requests: `ids` (those requests of the bin), or `q` (a search of the bin's "
+    "requests; only the empty search, every request, is known for now: any other is "
+    "answered 400), or neither (every request of the bin). Oldest first."
+)
+_HAR_DOCUMENT: Schema = {
+    "type": "object",
+    "required": ["log"],
+    "description": "A HAR 1.2 document (`log.entries`, one per request).",
+}
+_NDJSON_TEXT: Schema = {
+    "type": "string",
+    "description": "One JSON object per line, each a `RequestDetail`.",
+}
+
+
+def _selection_parameters() -> list[Schema]:
+    return [
+        _query_param("q", _SELECTION, {"type": "string", "maxLength": 2000}),
+        _query_param(
+            "ids",
+            "Request ids of the bin, repeated (`ids=1&ids=2`) or comma-separated "
+            f"(`ids=1,2`); at most {replays.MAX_REQUESTS}. Not with `q`.",
+            {"type": "array", "items": {"type": "integer", "minimum": 1}},
+        ),
+    ]
+
+
+def _exchange_paths() -> dict[str, Schema]:
+    """Export, import, and replay many (:mod:`webbin.web.exports`, :mod:`webbin.web.replays`)."""
+    bin_id = [_param_ref("BinId")]
+    job = [_param_ref("BinId"), _param_ref("ReplayId")]
+    format_param = _query_param(
+        "format",
+        "`ndjson` or `har`.",
+        {"type": "string", "enum": ["ndjson", "har"]},
+    )
+    return {
+        "/api/bins/{id}/export": {
+            "parameters": bin_id,
+            "get": _operation(
+                "exportRequests",
+                "Download requests as NDJSON or HAR",
+                {
+                    "200": {
+                        "description": "The requests, oldest first, as an attachment, written "
+                        "while it is read. NDJSON (the default): one `RequestDetail` per line, "
+                        "byte-exact (`body_base64`). HAR 1.2: headers with repeats, "
+                        "`postData.text` for UTF-8 bodies, `params` for URL-encoded forms, "
+                        "the exact bytes in `postData._bodyBase64` whenever `text` does not "
+                        "hold them, the API summary in each entry's `_webbin`; the `response` "
+                        "is the status webbin answered (it keeps no answer headers or body).",
+                        "headers": {
+                            "Content-Disposition": {
+                                "description": 'attachment; filename="webbin-<name>-<time>.'
+                                '<format>"',
+                                "schema": {"type": "string"},
+                            },
+                        },
+                        "content": {
+                            "application/x-ndjson": {"schema": _NDJSON_TEXT},
+                            "application/json": {"schema": _HAR_DOCUMENT},
+                        },
+                    },
+                    **_error_responses(
+                        400,
+                        404,
+                        _400="`format`, `q` or `ids` is invalid, or an id is not the bin's "
+                        "(`errors` names each).",
+                    ),
+                },
+                tag="export",
+                parameters=[
+                    {**format_param, "schema": {**format_param["schema"], "default": "ndjson"}},
+                    *_selection_parameters(),
+                ],
+            ),
+        },
+        "/api/bins/{id}/import": {
+            "parameters": bin_id,
+            "post": _operation(
+                "importRequests",
+                "Import an NDJSON or HAR file into a bin",
+                {
+                    "201": _response("Every request of the file, stored.", "ImportResult"),
+                    **_error_responses(
+                        400,
+                        404,
+                        413,
+                        _400="The file is not entirely valid (or holds no request): nothing "
+                        "was imported; `errors` names each problem by its line "
+                        "(`line 3: headers[0]`) or place (`log.entries[4].request.url`).",
+                        _413="The file is larger than IMPORT_MAX_BYTES; nothing was imported.",
+                    ),
+                },
+                tag="export",
+                description="All or nothing, in one transaction. Each request keeps its "
+                "method, path, query string, headers (order and repeats), body and time "
+                "received, and gets a new id (the bin's next). Signature verdicts and retry "
+                "marks are worked out as for a capture into this bin. HAR files from "
+                "DevTools and HTTP Toolkit are read too. The format is `format`, else the "
+                "content type's (`application/x-ndjson`; `application/json` is HAR), else "
+                "HAR for a JSON object with a `log`, else NDJSON.",
+                parameters=[format_param],
+                body={
+                    "required": True,
+                    "description": "The file's bytes.",
+                    "content": {
+                        "application/x-ndjson": {"schema": _NDJSON_TEXT},
+                        "application/json": {"schema": _HAR_DOCUMENT},
+                    },
+                },
+            ),
+        },
+        "/api/bins/{id}/replays": {
+            "parameters": bin_id,
+            "post": _operation(
+                "startReplay",
+                "Replay many requests to a URL, in the background",
+                {
+                    "201": _response("The replay, started.", "ReplayJobDetail"),
+                    **_error_responses(
+                        400,
+                        404,
+                        409,
+                        _400="The body is invalid, neither `q` nor `ids` was given, an id "
+                        "is not the bin's, the selection is empty or too large, or the URL "
+                        "cannot be sent to (or there is none: no `url`, no `resend_url`).",
+                    ),
+                },
+                tag="resend",
+                description="Sends the selected requests oldest first, one at a time, at most "
+                "`rate` per second, each exactly as a resend does (the address policy "
+                "applies, and each is recorded as a resend attempt of its request and counts "
+                "against this client's resend rate, which the replay waits for rather than "
+                "fails). Progress: `GET .../replays/{job}`.",
+                body=_json_body("What to replay, where, how fast.", "ReplayBody"),
+            ),
+            "get": _operation(
+                "listReplays",
+                "List a bin's replays, newest first",
+                {"200": _response("The replays.", "ReplayJobList"), **_error_responses(404)},
+                tag="resend",
+            ),
+        },
+        "/api/bins/{id}/replays/{job}": {
+            "parameters": job,
+            "get": _operation(
+                "getReplay",
+                "A replay's progress and outcomes",
+                {
+                    "200": _response("The replay.", "ReplayJobDetail"),
+                    **_error_responses(400, 404),
+                },
+                tag="resend",
+                description="A replay left running by a webbin process that stopped is "
+                "answered `interrupted`.",
+                parameters=[
+                    _query_param(
+                        "after",
+                        "Only outcomes with a position after this (a previous answer's "
+                        "`next_after`, or the last position seen).",
+                        {"type": "integer", "minimum": 0, "default": 0},
+                    )
+                ],
+            ),
+        },
+        "/api/bins/{id}/replays/{job}/cancel": {
+            "parameters": job,
+            "post": _operation(
+                "cancelReplay",
+                "Stop a replay",
+                {
+                    "200": _response(
+                        "The replay, `cancelled` if it was running (a request already out "
+                        "completes and is recorded); unchanged if it had ended.",
+                        "ReplayJobDetail",
+                    ),
+                    **_error_responses(404),
+                },
+                tag="resend",
+            ),
+        },
+    }
+
+
 def _capture_operations(operation_prefix: str, parameters: list[Schema]) -> Schema:
     operations: Schema = {"parameters": parameters}
     for method in CAPTURE_METHODS:
@@ -941,12 +1145,13 @@ def openapi_document() -> dict[str, Any]:
             {"name": "requests", "description": "Captured requests of a bin."},
             {
                 "name": "resend",
-                "description": "Replay a captured request to another URL, from webbin or "
-                "through a forwarder (`webbin forward`).",
+                "description": "Replay a captured request, or many, to another URL, from "
+                "webbin or through a forwarder (`webbin forward`).",
             },
+            {"name": "export", "description": "Download requests as NDJSON or HAR; import."},
             {"name": "capture", "description": "The URLs webhook providers send to."},
             {"name": "meta", "description": "This document."},
         ],
-        "paths": {**_api_paths(), **_capture_paths()},
+        "paths": {**_api_paths(), **_exchange_paths(), **_capture_paths()},
         "components": {"schemas": _schemas(), "parameters": _parameters()},
     }
