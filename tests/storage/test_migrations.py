@@ -40,7 +40,7 @@ from webbin.storage import migrations
 from webbin.storage.models import db
 
 FIXTURES = Path(__file__).parent / "fixtures"
-HEAD = "0003"
+HEAD = "0004"
 
 
 @pytest.fixture(params=DATABASES)
@@ -354,6 +354,9 @@ def test_a_0_1_0_database_upgrades_on_start_with_nothing_lost(tmp_path, database
     # 0003's new column, backfilled with each bin's real count (id 6 was deleted).
     counts = {row["id"]: row.pop("request_count") for row in after["bins"]}
     assert counts == {"bin-plain": "1", "bin-set": str(len(BODIES))}
+    # 0004's new column: CORS on for the bins that were there too.
+    cors = {row["id"]: row.pop("cors") in ("1", "true") for row in after["bins"]}
+    assert cors == {"bin-plain": True, "bin-set": True}
     assert after == before  # every value, byte for byte
     client = app.test_client()
     bin_ = client.get(f"/api/bins/{BIN}").get_json()
@@ -371,6 +374,7 @@ def test_a_0_1_0_database_upgrades_on_start_with_nothing_lost(tmp_path, database
     assert bin_["handshakes"]["enabled"] == ["slack", "zoom"]
     assert bin_["handshakes"]["zoom_secret_set"] is True
     assert bin_["response"] == SETTINGS["response_settings"]
+    assert bin_["cors"] is True
 
     listed = client.get(f"/api/bins/{BIN}/requests").get_json()["requests"]
     assert [r["id"] for r in listed] == [5, 4, 3, 2]

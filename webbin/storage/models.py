@@ -32,6 +32,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    true,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -90,6 +91,9 @@ class Bin(db.Model):
     request_count: Mapped[int] = mapped_column(
         Integer, default=0, server_default="0", nullable=False
     )
+    # Whether capture URLs answer browsers' CORS preflights and let any origin read their
+    # answers (webbin.receiver.cors); on unless switched off. Revision 0004 added it.
+    cors: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true(), nullable=False)
 
 
 class CapturedRequest(db.Model):
