@@ -150,6 +150,7 @@ def answer_response(stored: Stored) -> Response:
     answer = stored.decision.answer
     if isinstance(answer, cors.Preflight):
         response = Response(status=answer.status)
+        del response.headers["Content-Type"]  # 204: no body to type
         for name, value in answer.headers:
             response.headers[name] = value
     elif isinstance(answer, HandshakeReply):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, render_template, request
 from werkzeug.exceptions import BadRequest
 
 from webbin import ratelimit
@@ -20,12 +20,14 @@ from webbin.web.downloads import raw_download
 from webbin.web.openapi import openapi_document
 from webbin.web.schemas import (
     CreateBin,
+    DeleteRequests,
     InvalidBody,
     ResendBody,
     UpdateBin,
     body_as,
     invalid_body_response,
 )
+from webbin.web.security import API_DOCS_POLICY
 from webbin.web.serialize import bin_data, request_detail, request_summary, resend_data
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -51,6 +53,14 @@ def int_arg(name: str, default: int | None, minimum: int, maximum: int | None = 
 @bp.get("/openapi.json")
 def openapi() -> Response:
     return jsonify(openapi_document())
+
+
+@bp.get("/docs")
+def docs() -> Response:
+    """The API reference: the OpenAPI document rendered by the vendored Swagger UI."""
+    response = Response(render_template("apidocs.html"))
+    response.headers["Content-Security-Policy"] = API_DOCS_POLICY
+    return response
 
 
 @bp.post("/bins")
@@ -111,6 +121,14 @@ def clear_requests(bin_id: str) -> tuple[str, int]:
     queries.get_bin(bin_id)
     queries.clear_bin(bin_id)
     return "", 204
+
+
+@bp.post("/bins/<bin_id>/requests/delete")
+def delete_requests(bin_id: str) -> Response:
+    """Delete several requests in one transaction (the dashboard's selection)."""
+    queries.get_bin(bin_id)
+    ids = list(dict.fromkeys(body_as(DeleteRequests).ids))
+    return jsonify(deleted=queries.delete_some(bin_id, ids))
 
 
 @bp.get("/bins/<bin_id>/requests/<int:request_id>")

@@ -1,6 +1,7 @@
-"""Typed bodies of the JSON API: what ``POST /api/bins``, ``PATCH /api/bins/{id}`` and
-``POST .../resend`` accept. The API validates with them and the OpenAPI document is
-generated from them, settings and all (:mod:`webbin.receiver.bin_settings`).
+"""Typed bodies of the JSON API: what ``POST /api/bins``, ``PATCH /api/bins/{id}``,
+``POST .../resend`` and ``POST .../requests/delete`` accept. The API validates with them
+and the OpenAPI document is generated from them, settings and all
+(:mod:`webbin.receiver.bin_settings`).
 
 A body that fails is answered 400 with the usual ``{"error", "message"}`` and an
 ``errors`` list of ``{"path", "message"}``, one per bad or unknown field.
@@ -8,7 +9,7 @@ A body that fails is answered 400 with the usual ``{"error", "message"}`` and an
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from flask import Response, jsonify, request
 from pydantic import BaseModel, Field
@@ -44,6 +45,21 @@ class ResendBody(StrictModel):
         description="Target URL (http or https). `{path}`, `{query}` (without the `?`) and "
         "`{path_and_query}` in it are replaced by the captured request's.",
         examples=["http://localhost:3000{path_and_query}"],
+    )
+
+
+# Requests one bulk delete takes at most (far more than a page shows; a bigger selection
+# is deleted in several calls, or all at once with DELETE .../requests).
+MAX_DELETE = 5000
+RequestId = Annotated[int, Field(ge=1)]
+
+
+class DeleteRequests(StrictModel):
+    """Requests of the bin to delete at once."""
+
+    ids: Annotated[list[RequestId], Field(min_length=1, max_length=MAX_DELETE)] = Field(
+        description="Request ids; ids the bin does not hold (any more) are skipped.",
+        examples=[[12, 15, 16]],
     )
 
 
