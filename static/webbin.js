@@ -426,8 +426,19 @@
     const source = evt.detail && evt.detail.ctx && evt.detail.ctx.sourceElement;
     return Boolean(source && source.hasAttribute && source.hasAttribute("hx-ws:connect"));
   }
+  // A settings form's answer replaces the whole panel. Chromium's scroll anchoring can then
+  // jump the page by the panel's height (it may pick its anchor while the old panel is out):
+  // the page stays where it was instead.
+  let settingsScroll = null;
+  document.addEventListener("htmx:before:swap", (evt) => {
+    if (evt.target.closest && evt.target.closest("#settings")) settingsScroll = [scrollX, scrollY];
+  });
   document.addEventListener("htmx:after:swap", (evt) => {
     if (isLiveSwap(evt)) return;
+    if (settingsScroll) {
+      scrollTo(...settingsScroll);
+      settingsScroll = null;
+    }
     // The server confirmed each deletion it answered with this marker; count it once.
     for (const gone of $$("[data-deleted]:not([data-counted])")) {
       gone.dataset.counted = "1";

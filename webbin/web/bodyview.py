@@ -130,7 +130,7 @@ class Part:
     hexdump: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class JsonLine:
     """One step of a folding JSON view, in document order.
 
@@ -487,9 +487,10 @@ def _tree(tokens: list[tuple[str, str]]) -> list[JsonLine] | None:
     """Pretty JSON tokens as folding lines, or None when the text is short.
 
     Works on the layout :func:`_reindent` makes: a line whose last token is an opening
-    bracket opens a container, and its closing bracket starts a line of its own. Every
-    container is tracked, so caps only decide which of them fold. A body cut short by a
-    cap leaves containers open; they are closed at the end.
+    bracket opens a container, and its closing bracket starts a line of its own (after the
+    indent, the line's only whitespace). Every container is tracked, so caps only decide
+    which of them fold. A body cut short by a cap leaves containers open; they are closed at
+    the end.
     """
     lines = _lines(tokens)
     if len(lines) <= TREE_MIN_LINES:
@@ -498,30 +499,31 @@ def _tree(tokens: list[tuple[str, str]]) -> list[JsonLine] | None:
     # Per open container: its "open" step (None when it does not fold) and child count.
     stack: list[tuple[JsonLine | None, list[int]]] = []
     nodes = folded = 0  # folds made, folds open now
+    last_line = len(lines) - 1
     for number, line in enumerate(lines):
-        step = JsonLine("line", line, newline=number < len(lines) - 1)
-        first = next((text for _, text in line if text.strip()), "").lstrip()
-        if first[:1] in ("]", "}") and stack:
+        step = JsonLine("line", line, newline=number < last_line)
+        out.append(step)
+        if not line:
+            continue
+        head = line[0][1] if line[0][0] != "w" or len(line) == 1 else line[1][1]
+        if head[:1] in ("]", "}") and stack:
             opened, count = stack.pop()
-            out.append(step)
             if opened is not None:
-                items = "item" if first[0] == "]" else "key"
-                many = f"{count[0]:,} {items}{'s' if count[0] != 1 else ''}"
-                opened.closed = f" … {first.strip()}  ({many})"
+                items = "item" if head[0] == "]" else "key"
+                opened.closed = f" … {head}  ({count[0]:,} {items}{'s' if count[0] != 1 else ''})"
                 out.append(JsonLine("close"))
                 folded -= 1
             continue
         if stack:
             stack[-1][1][0] += 1
-        last = next(((cls, text) for cls, text in reversed(line) if text.strip()), ("", ""))
-        if last[0] == "p" and last[1].rstrip().endswith(("{", "[")):
+        cls, tail = line[-1]
+        if cls == "p" and tail[-1:] in ("{", "["):
             folds = nodes < TREE_MAX_NODES and folded < TREE_MAX_DEPTH
             if folds:
                 step.kind = "open"
                 nodes += 1
                 folded += 1
             stack.append((step if folds else None, [0]))
-        out.append(step)
     out.extend(JsonLine("close") for opened, _ in stack if opened is not None)
     return out
 
@@ -529,7 +531,11 @@ def _tree(tokens: list[tuple[str, str]]) -> list[JsonLine] | None:
 def _lines(tokens: list[tuple[str, str]]) -> list[list[tuple[str, str]]]:
     """Tokens split at line breaks (only whitespace tokens hold them), breaks dropped."""
     lines: list[list[tuple[str, str]]] = [[]]
-    for cls, text in tokens:
+    for token in tokens:
+        cls, text = token
+        if "\n" not in text:
+            lines[-1].append(token)
+            continue
         first, *rest = text.split("\n")
         if first:
             lines[-1].append((cls, first))
