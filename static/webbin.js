@@ -240,6 +240,7 @@
   // put their buttons into #selection-actions, which shows while something is selected.
   const chosen = new Set();
   let anchorId = null; // the row a shift-click or shift-x extends from
+  let announced = "";
   const binId = () => (($(".requests[data-bin]") || {}).dataset || {}).bin;
   const rowBoxes = () => $$("#request-list > li[data-id] > .row-check");
   const shown = (box) => box.closest("li").getClientRects().length > 0;
@@ -275,7 +276,10 @@
       all.checked = visible.length > 0 && visible.every((box) => box.checked);
       all.indeterminate = !all.checked && visible.some((box) => box.checked);
     }
-    document.dispatchEvent(new CustomEvent("webbin:selection", { detail: { ids } }));
+    if (String(ids) !== announced) { // only changes are announced
+      announced = String(ids);
+      document.dispatchEvent(new CustomEvent("webbin:selection", { detail: { ids } }));
+    }
   }
   function choose(box, extend) {
     const boxes = rowBoxes();

@@ -51,6 +51,7 @@ def test_another_bins_requests_and_gone_ones_are_skipped(client):
         ({"ids": ["1"]}, "ids[0]"),
         ({"ids": [0]}, "ids[0]"),
         ({"ids": [1.5]}, "ids[0]"),
+        ({"ids": [2**63]}, "ids[0]"),
         ({"ids": [1], "all": True}, "all"),
         ({"ids": list(range(1, MAX_DELETE + 2))}, "ids"),
     ],

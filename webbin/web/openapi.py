@@ -395,7 +395,7 @@ def _schemas() -> dict[str, Schema]:
                 "deleted": {
                     "type": "array",
                     "description": "Ids deleted by this call, ascending.",
-                    "items": {"type": "integer", "minimum": 1},
+                    "items": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
                 }
             },
         ),

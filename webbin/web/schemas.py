@@ -51,7 +51,8 @@ class ResendBody(StrictModel):
 # Requests one bulk delete takes at most (far more than a page shows; a bigger selection
 # is deleted in several calls, or all at once with DELETE .../requests).
 MAX_DELETE = 5000
-RequestId = Annotated[int, Field(ge=1)]
+# Ids are 64-bit in every database: a larger number names no request (and SQLite refuses it).
+RequestId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 
 class DeleteRequests(StrictModel):
