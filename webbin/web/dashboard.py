@@ -249,19 +249,18 @@ def _settings_saved(bin_: Bin, form: str, message: str, reverified: bool = False
     )
 
 
-def _settings_refused(bin_id: str, form: str, message: str) -> Response | tuple[str, int]:
+def _settings_refused(bin_id: str, form: str, message: str) -> Response:
     """A settings form's error: with htmx only the message, in the form, which keeps what
     was typed into it; without htmx a flash and the bin page."""
     if not is_htmx():
         flash(message, "error")
         return redirect(url_for("dashboard.bin_page", bin_id=bin_id) + "#settings", 303)
     html = render_template("_settings_notice.html", category="error", message=message)
-    return html, 400, {"HX-Retarget": f"#{form} .form-notice", "HX-Reswap": "innerHTML"}
+    where = {"HX-Retarget": f"#{form} .form-notice", "HX-Reswap": "innerHTML"}
+    return Response(html, 400, where)
 
 
-def _apply_settings(
-    bin_id: str, data: dict[str, Any], done: str, form: str
-) -> Response | tuple[str, int]:
+def _apply_settings(bin_id: str, data: dict[str, Any], done: str, form: str) -> Response:
     """Apply the settings form ``form`` (its element id) and say what happened."""
     bin_ = queries.get_bin(bin_id)
     try:
@@ -281,7 +280,7 @@ def _lines(field: str) -> list[str]:
 
 
 @bp.post("/bins/<bin_id>/settings/signature")
-def signature_settings(bin_id: str) -> Response | tuple[str, int]:
+def signature_settings(bin_id: str) -> Response:
     form = request.form
     signature: dict[str, Any] = {"scheme": form.get("scheme", "auto")}
     secrets = _lines("secrets")
@@ -303,7 +302,7 @@ def signature_settings(bin_id: str) -> Response | tuple[str, int]:
 
 
 @bp.post("/bins/<bin_id>/settings/senders")
-def sender_settings(bin_id: str) -> Response | tuple[str, int]:
+def sender_settings(bin_id: str) -> Response:
     networks = _lines("allowed_networks")
     preset = senders.presets().get(request.form.get("preset", ""))
     if isinstance(preset, dict):
@@ -314,7 +313,7 @@ def sender_settings(bin_id: str) -> Response | tuple[str, int]:
 
 
 @bp.post("/bins/<bin_id>/settings/handshakes")
-def handshake_settings(bin_id: str) -> Response | tuple[str, int]:
+def handshake_settings(bin_id: str) -> Response:
     data: dict[str, Any] = {"enabled": request.form.getlist("enabled")}
     for secret in ("meta_verify_token", "zoom_secret", "twitter_consumer_secret"):
         value = request.form.get(secret, "").strip()
@@ -328,7 +327,7 @@ def handshake_settings(bin_id: str) -> Response | tuple[str, int]:
 
 
 @bp.post("/bins/<bin_id>/settings/response")
-def response_settings(bin_id: str) -> Response | tuple[str, int]:
+def response_settings(bin_id: str) -> Response:
     form = request.form
     if form.get("reset"):
         return _apply_settings(
@@ -359,14 +358,14 @@ def response_settings(bin_id: str) -> Response | tuple[str, int]:
 
 
 @bp.post("/bins/<bin_id>/settings/cors")
-def cors_settings(bin_id: str) -> Response | tuple[str, int]:
+def cors_settings(bin_id: str) -> Response:
     on = request.form.get("cors") == "1"
     said = "answers browsers (CORS on)" if on else "no longer answers CORS preflights"
     return _apply_settings(bin_id, {"cors": on}, f"Capture URL {said}.", "cors-settings")
 
 
 @bp.post("/bins/<bin_id>/test-webhook")
-def send_test_webhook(bin_id: str) -> Response | tuple[str, int]:
+def send_test_webhook(bin_id: str) -> Response:
     bin_ = queries.get_bin(bin_id)
     try:
         sample = testwebhooks.prepare(bin_, request.form.get("scheme", ""), capture_url(bin_))
