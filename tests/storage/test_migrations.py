@@ -40,7 +40,7 @@ from webbin.storage import migrations
 from webbin.storage.models import db
 
 FIXTURES = Path(__file__).parent / "fixtures"
-HEAD = "0007"
+HEAD = "0008"
 
 
 @pytest.fixture(params=DATABASES)
@@ -377,6 +377,9 @@ def test_a_0_1_0_database_upgrades_on_start_with_nothing_lost(tmp_path, database
         assert [row.pop(column) for column in sent_columns] == [None] * len(sent_columns)
     # 0007's new column: every request there was captured live, none imported.
     assert {row.pop("imported_at") for row in after["captured_requests"]} == {None}
+    # 0008's new column: CORS on for the bins that were there too.
+    cors = {row["id"]: row.pop("cors") in ("1", "true") for row in after["bins"]}
+    assert cors == {"bin-plain": True, "bin-set": True}
     assert after == before  # every value, byte for byte
     client = app.test_client()
     bin_ = client.get(f"/api/bins/{BIN}").get_json()
@@ -394,6 +397,7 @@ def test_a_0_1_0_database_upgrades_on_start_with_nothing_lost(tmp_path, database
     assert bin_["handshakes"]["enabled"] == ["slack", "zoom"]
     assert bin_["handshakes"]["zoom_secret_set"] is True
     assert bin_["response"] == SETTINGS["response_settings"]
+    assert bin_["cors"] is True
 
     listed = client.get(f"/api/bins/{BIN}/requests").get_json()["requests"]
     assert [r["id"] for r in listed] == [5, 4, 3, 2]

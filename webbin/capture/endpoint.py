@@ -39,6 +39,7 @@ from webbin.live.broker import get_broker
 from webbin.outbound import loopguard
 from webbin.proxies import public_base, request_client_address
 from webbin.ratelimit import ConcurrencyCap
+from webbin.receiver import cors
 from webbin.receiver.decide import BinRules, Delivery, decide
 from webbin.receiver.handshakes import REPLY_HEADERS, HandshakeReply
 from webbin.receiver.responses import SAFETY_HEADERS, ResponseSpec
@@ -138,15 +139,22 @@ _FIND_BIN = select(
     Bin.signature_options,
     Bin.handshake_settings,
     Bin.response_settings,
+    Bin.cors,
 ).where(Bin.capture_token == bindparam("token"))
 
 _delayed = ConcurrencyCap(MAX_DELAYED_PER_BIN)
 
 
 def answer_response(stored: Stored) -> Response:
-    """What the sender gets back: a handshake reply, the bin's custom response, or 200."""
+    """What the sender gets back: a handshake reply, the answer to a CORS preflight, the
+    bin's custom response, or 200; with CORS headers when the bin has CORS on."""
     answer = stored.decision.answer
-    if isinstance(answer, HandshakeReply):
+    if isinstance(answer, cors.Preflight):
+        response = Response(status=answer.status)
+        del response.headers["Content-Type"]  # 204: no body to type
+        for name, value in answer.headers:
+            response.headers[name] = value
+    elif isinstance(answer, HandshakeReply):
         response = Response(answer.body, status=answer.status, content_type=answer.content_type)
         for name, value in REPLY_HEADERS:
             response.headers[name] = value
@@ -177,6 +185,15 @@ def answer_response(stored: Stored) -> Response:
         )
     for name, value in SAFETY_HEADERS:
         response.headers[name] = value
+    return with_cors(response, stored.decision.cors)
+
+
+def with_cors(response: Response, enabled: bool) -> Response:
+    """``response`` readable by any web page when ``enabled``; CORS headers of a custom
+    response (a bin testing a stricter policy) are kept."""
+    if enabled:
+        for name, value in cors.ANSWER_HEADERS:
+            response.headers.setdefault(name, value)
     return response
 
 
@@ -215,7 +232,7 @@ def capture(token: str, **_: str) -> Response:
             "nothing was stored.",
         )
         response.headers["Connection"] = "close"
-        return response
+        return with_cors(response, known.rules.cors)  # a page can tell why
 
     path, query = raw_target(request.environ)
     prefix = CAPTURE_PREFIX + token
@@ -232,7 +249,7 @@ def capture(token: str, **_: str) -> Response:
     try:
         stored = ingest(known.row, record, known.rules)
     except SQLAlchemyError:
-        return _unavailable()
+        return with_cors(_unavailable(), known.rules.cors)  # a page may retry too
     if stored is None:  # deleted since it was cached or while the request was read
         cache.evict(token)
         return _error(404, "not_found", "No bin has this capture URL.")

@@ -28,7 +28,7 @@ What a batch keeps from one-transaction-per-capture:
 * Retry marks see earlier captures of the same batch: a repeat of a delivery earlier in the
   batch continues that delivery's chain (its id is fetched by inserting the rows before it
   first); only the first of a key in a batch looks in the table.
-* A setting changed since ``decide`` read it (signature, handshake or custom response; the
+* A setting changed since ``decide`` read it (signature, handshake, custom response or CORS; the
   capture may have been decided from a cached bin, see :mod:`webbin.capture.bincache`) is
   seen under the bin's lock, where the bump returns them all, and the capture is decided
   again from them (see ``tests/capture/test_settings_race.py`` and
@@ -343,6 +343,7 @@ def _settings(row: Any) -> tuple[Any, ...]:
         row.signature_options,
         row.handshake_settings,
         row.response_settings,
+        row.cors,
     )
 
 
@@ -365,6 +366,7 @@ _BUMP_SEQ = (
         Bin.signature_options,
         Bin.handshake_settings,
         Bin.response_settings,
+        Bin.cors,
     )
 )
 # Ids come back in the order of the rows, so each capture learns its own.

@@ -37,6 +37,7 @@ from sqlalchemy import (
     UniqueConstraint,
     event,
     false,
+    true,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -95,6 +96,9 @@ class Bin(db.Model):
     request_count: Mapped[int] = mapped_column(
         Integer, default=0, server_default="0", nullable=False
     )
+    # Whether capture URLs answer browsers' CORS preflights and let any origin read their
+    # answers (webbin.receiver.cors); on unless switched off. Revision 0008 added it.
+    cors: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true(), nullable=False)
 
 
 class CapturedRequest(db.Model):

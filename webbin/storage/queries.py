@@ -63,6 +63,43 @@ def page_of_requests(bin_id: str, before: int | None, limit: int) -> list:
     return list(db.session.execute(query.order_by(CapturedRequest.id.desc()).limit(limit)))
 
 
+def summaries(bin_id: str, ids: list[int]) -> list[Any]:
+    """Summary rows of those of ``ids`` that ``bin_id`` holds, newest first."""
+    if not ids:
+        return []
+    query = select(*SUMMARY_COLUMNS).where(
+        CapturedRequest.bin_id == bin_id, CapturedRequest.id.in_(ids)
+    )
+    return list(db.session.execute(query.order_by(CapturedRequest.id.desc())))
+
+
+def find_request(bin_id: str, request_id: int) -> CapturedRequest | None:
+    """The request, or None when ``bin_id`` holds no such request (no 404 raised)."""
+    return db.session.scalar(
+        select(CapturedRequest).where(
+            CapturedRequest.id == request_id, CapturedRequest.bin_id == bin_id
+        )
+    )
+
+
+def delete_some(bin_id: str, ids: list[int]) -> list[int]:
+    """Delete those of ``ids`` that ``bin_id`` holds, in one transaction; returns the ids
+    this statement deleted (a request another client deleted meanwhile is not among them)."""
+    if not ids:
+        return []
+    conn = db.session.connection()
+    gone = list(
+        conn.scalars(
+            delete(CapturedRequest)
+            .where(CapturedRequest.bin_id == bin_id, CapturedRequest.id.in_(ids))
+            .returning(CapturedRequest.id)
+        )
+    )
+    uncount(conn, {bin_id: len(gone)})
+    db.session.commit()
+    return sorted(gone)
+
+
 def rows_after(bin_id: str, cursor: int, limit: int) -> list[Any] | None:
     """Summary rows of ``bin_id`` with id > ``cursor``, oldest first; None if the bin is gone.
 

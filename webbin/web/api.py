@@ -6,7 +6,7 @@ import base64
 import json
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, render_template, request
 from werkzeug.exceptions import BadRequest
 
 from webbin import ratelimit
@@ -24,6 +24,7 @@ from webbin.web.edit import edit_of
 from webbin.web.openapi import openapi_document
 from webbin.web.schemas import (
     CreateBin,
+    DeleteRequests,
     ForwardOutcome,
     InvalidBody,
     ResendBody,
@@ -31,6 +32,7 @@ from webbin.web.schemas import (
     body_as,
     invalid_body_response,
 )
+from webbin.web.security import API_DOCS_POLICY
 from webbin.web.serialize import (
     bin_data,
     forwarder_data,
@@ -62,6 +64,14 @@ def int_arg(name: str, default: int | None, minimum: int, maximum: int | None = 
 @bp.get("/openapi.json")
 def openapi() -> Response:
     return jsonify(openapi_document())
+
+
+@bp.get("/docs")
+def docs() -> Response:
+    """The API reference: the OpenAPI document rendered by the vendored Swagger UI."""
+    response = Response(render_template("apidocs.html"))
+    response.headers["Content-Security-Policy"] = API_DOCS_POLICY
+    return response
 
 
 @bp.post("/bins")
@@ -122,6 +132,14 @@ def clear_requests(bin_id: str) -> tuple[str, int]:
     queries.get_bin(bin_id)
     queries.clear_bin(bin_id)
     return "", 204
+
+
+@bp.post("/bins/<bin_id>/requests/delete")
+def delete_requests(bin_id: str) -> Response:
+    """Delete several requests in one transaction (the dashboard's selection)."""
+    queries.get_bin(bin_id)
+    ids = list(dict.fromkeys(body_as(DeleteRequests).ids))
+    return jsonify(deleted=queries.delete_some(bin_id, ids))
 
 
 @bp.get("/bins/<bin_id>/requests/<int:request_id>")

@@ -118,10 +118,7 @@ def bin_page(bin_id: str) -> str:
         more=len(rows) == current_app.config["PAGE_SIZE"],
         total=queries.request_count(bin_id),
         originals=queries.originals(rows),
-        settings=settings.view(bin_),
-        schemes=settings.scheme_names(),
-        presets=senders.presets(),
-        providers=handshakes.PROVIDERS,
+        **_settings_context(bin_),
         selected=bool(detail),
         forwarders=forwarders.connected(bin_id),
         replays=replays.shown(bin_id),
@@ -286,21 +283,74 @@ def compare_previous(bin_id: str, request_id: int) -> str | Response:
     return render_template("_diff.html", bin=bin_, diff=compared, shared=shared)
 
 
-def _apply_settings(bin_id: str, data: dict[str, Any], done: str) -> Response:
-    """Apply a settings form; flash what happened; back to the bin page."""
+def _settings_context(bin_: Bin) -> dict[str, Any]:
+    """What ``_settings.html`` shows, on the bin page and in its in-place answers."""
+    return {
+        "settings": settings.view(bin_),
+        "schemes": settings.scheme_names(),
+        "presets": senders.presets(),
+        "providers": handshakes.PROVIDERS,
+    }
+
+
+# Rows an in-place save re-renders after a re-verification, at most (the ids the page shows).
+MAX_SHOWN_ROWS = 500
+
+
+def _settings_saved(bin_: Bin, form: str, message: str, reverified: bool = False) -> Response:
+    """A settings form's success: with htmx, the settings panel re-rendered in place (open,
+    the message in the form that was saved) so the page keeps its selection, open panels and
+    scroll; after a re-verification also the rows the page shows and its open detail, whose
+    verdicts changed. Without htmx, a flash and the bin page."""
+    if not is_htmx():
+        flash(message, "info")
+        return redirect(url_for("dashboard.bin_page", bin_id=bin_.id), 303)
+    shown: list[Any] = []
+    detail: dict[str, Any] = {}
+    if reverified:
+        ids = [int(i) for i in request.form.get("shown_ids", "").split(",") if i.isdigit()]
+        shown = queries.summaries(bin_.id, ids[:MAX_SHOWN_ROWS])
+        open_id = request.form.get("open_id", "")
+        found = queries.find_request(bin_.id, int(open_id)) if open_id.isdigit() else None
+        detail = _detail_context(bin_, found) if found is not None else {}
+    return Response(
+        render_template(
+            "_settings.html",
+            settings_open=True,
+            notice={"form": form, "category": "info", "message": message},
+            reverified_rows=shown,
+            originals=queries.originals(shown),
+            reverified_detail=bool(detail),
+            **{"bin": bin_, **detail},
+            **_settings_context(bin_),
+        )
+    )
+
+
+def _settings_refused(bin_id: str, form: str, message: str) -> Response:
+    """A settings form's error: with htmx only the message, in the form, which keeps what
+    was typed into it; without htmx a flash and the bin page."""
+    if not is_htmx():
+        flash(message, "error")
+        return redirect(url_for("dashboard.bin_page", bin_id=bin_id) + "#settings", 303)
+    html = render_template("_settings_notice.html", category="error", message=message)
+    where = {"HX-Retarget": f"#{form} .form-notice", "HX-Reswap": "innerHTML"}
+    return Response(html, 400, where)
+
+
+def _apply_settings(bin_id: str, data: dict[str, Any], done: str, form: str) -> Response:
+    """Apply the settings form ``form`` (its element id) and say what happened."""
     bin_ = queries.get_bin(bin_id)
     try:
         reverify = settings.apply(bin_, data)
     except ValueError as error:
         db.session.rollback()
-        flash(str(error), "error")
-        return redirect(url_for("dashboard.bin_page", bin_id=bin_id) + "#settings", 303)
+        return _settings_refused(bin_id, form, str(error))
     db.session.commit()
     if reverify:
         count = verification.reverify(bin_)
         done += f" {count} captured request{'s' if count != 1 else ''} re-verified."
-    flash(done, "info")
-    return redirect(url_for("dashboard.bin_page", bin_id=bin_id), 303)
+    return _settings_saved(bin_, form, done, reverified=reverify)
 
 
 def _lines(field: str) -> list[str]:
@@ -324,7 +374,9 @@ def signature_settings(bin_id: str) -> Response:
             "encoding": form.get("generic_encoding", "hex"),
             "prefix": form.get("generic_prefix", ""),
         }
-    return _apply_settings(bin_id, {"signature": signature}, "Signature settings saved.")
+    return _apply_settings(
+        bin_id, {"signature": signature}, "Signature settings saved.", "signature-settings"
+    )
 
 
 @bp.post("/bins/<bin_id>/settings/senders")
@@ -333,7 +385,9 @@ def sender_settings(bin_id: str) -> Response:
     preset = senders.presets().get(request.form.get("preset", ""))
     if isinstance(preset, dict):
         networks = list(dict.fromkeys([*networks, *preset["networks"]]))
-    return _apply_settings(bin_id, {"allowed_networks": networks}, "Sender allow-list saved.")
+    return _apply_settings(
+        bin_id, {"allowed_networks": networks}, "Sender allow-list saved.", "sender-settings"
+    )
 
 
 @bp.post("/bins/<bin_id>/settings/handshakes")
@@ -345,14 +399,18 @@ def handshake_settings(bin_id: str) -> Response:
             data[secret] = value
         elif request.form.get(f"clear_{secret}"):
             data[secret] = ""
-    return _apply_settings(bin_id, {"handshakes": data}, "Handshake replies saved.")
+    return _apply_settings(
+        bin_id, {"handshakes": data}, "Handshake replies saved.", "handshake-settings"
+    )
 
 
 @bp.post("/bins/<bin_id>/settings/response")
 def response_settings(bin_id: str) -> Response:
     form = request.form
     if form.get("reset"):
-        return _apply_settings(bin_id, {"response": {}}, "Responses reset to the default 200.")
+        return _apply_settings(
+            bin_id, {"response": {}}, "Responses reset to the default 200.", "response-settings"
+        )
     headers = []
     for line in _lines("headers"):
         name, _, value = line.partition(":")
@@ -361,8 +419,7 @@ def response_settings(bin_id: str) -> Response:
     try:
         rules = json.loads(form.get("rules") or "[]")
     except ValueError:
-        flash("Rules must be a JSON list.", "error")
-        return redirect(url_for("dashboard.bin_page", bin_id=bin_id) + "#settings", 303)
+        return _settings_refused(bin_id, "response-settings", "Rules must be a JSON list.")
     response = {
         "default": {
             "status": int(status) if status.isdigit() else status,
@@ -373,7 +430,16 @@ def response_settings(bin_id: str) -> Response:
         },
         "rules": rules,
     }
-    return _apply_settings(bin_id, {"response": response}, "Custom response saved.")
+    return _apply_settings(
+        bin_id, {"response": response}, "Custom response saved.", "response-settings"
+    )
+
+
+@bp.post("/bins/<bin_id>/settings/cors")
+def cors_settings(bin_id: str) -> Response:
+    on = request.form.get("cors") == "1"
+    said = "answers browsers (CORS on)" if on else "no longer answers CORS preflights"
+    return _apply_settings(bin_id, {"cors": on}, f"Capture URL {said}.", "cors-settings")
 
 
 @bp.post("/bins/<bin_id>/test-webhook")
@@ -382,8 +448,7 @@ def send_test_webhook(bin_id: str) -> Response:
     try:
         sample = testwebhooks.prepare(bin_, request.form.get("scheme", ""), capture_url(bin_))
     except ValueError as error:
-        flash(str(error), "error")
-        return redirect(url_for("dashboard.bin_page", bin_id=bin_id), 303)
+        return _settings_refused(bin_id, "test-webhook", str(error))
     record = capture.make_record(
         method="POST",
         path=sample.path,
@@ -401,8 +466,8 @@ def send_test_webhook(bin_id: str) -> Response:
         if sample.added_secret
         else ""
     )
-    flash(f"Sent a signed {sample.title} test webhook (answered {status}).{added}", "info")
-    return redirect(url_for("dashboard.bin_page", bin_id=bin_id), 303)
+    said = f"Sent a signed {sample.title} test webhook (answered {status}).{added}"
+    return _settings_saved(queries.get_bin(bin_id), "test-webhook", said)
 
 
 @sock.route("/bins/<bin_id>/live", bp=bp)

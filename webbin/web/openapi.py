@@ -21,6 +21,7 @@ from webbin.outbound import replays
 from webbin.receiver.bin_settings import SettingsView
 from webbin.web.schemas import (
     CreateBin,
+    DeleteRequests,
     ForwardOutcome,
     ImportResult,
     ReplayBody,
@@ -214,6 +215,7 @@ def _model_schemas() -> dict[str, Schema]:
         (ResendBody, "validation"),
         (ForwardOutcome, "validation"),
         (ReplayBody, "validation"),
+        (DeleteRequests, "validation"),
         (SettingsView, "serialization"),
         (RequestDiff, "serialization"),
         (ReplayJobList, "serialization"),
@@ -464,6 +466,16 @@ def _schemas() -> dict[str, Schema]:
             "A request's resend attempts, newest first.",
             {"resends": {"type": "array", "items": _ref("ResendResult")}},
         ),
+        "DeletedRequests": _object(
+            "The requests a bulk delete deleted.",
+            {
+                "deleted": {
+                    "type": "array",
+                    "description": "Ids deleted by this call, ascending.",
+                    "items": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+                }
+            },
+        ),
         "CaptureResult": _object(
             "Answer to a captured request.",
             {
@@ -592,6 +604,9 @@ def _operation(
 # --- paths ------------------------------------------------------------------------------
 
 
+_HTML: Schema = {"text/html": {}}
+
+
 def _api_paths() -> dict[str, Schema]:
     bin_id = [_param_ref("BinId")]
     request_ids = [_param_ref("BinId"), _param_ref("RequestId")]
@@ -601,6 +616,14 @@ def _api_paths() -> dict[str, Schema]:
                 "getOpenApiDocument",
                 "This OpenAPI document",
                 {"200": {"description": "The document.", "content": _json({"type": "object"})}},
+                tag="meta",
+            )
+        },
+        "/api/docs": {
+            "get": _operation(
+                "getApiReference",
+                "This document as a page to read and try",
+                {"200": {"description": "An HTML page (Swagger UI).", "content": _HTML}},
                 tag="meta",
             )
         },
@@ -666,6 +689,22 @@ def _api_paths() -> dict[str, Schema]:
                 "Delete all of a bin's requests",
                 {**_no_content("Cleared; the bin stays."), **_error_responses(404)},
                 tag="requests",
+            ),
+        },
+        "/api/bins/{id}/requests/delete": {
+            "parameters": bin_id,
+            "post": _operation(
+                "deleteRequests",
+                "Delete several requests",
+                {
+                    "200": _response("What was deleted.", "DeletedRequests"),
+                    **_error_responses(400, 404),
+                },
+                tag="requests",
+                description="In one transaction. Ids the bin does not hold (another bin's, "
+                "or deleted already) are skipped, so the answer lists only those this call "
+                "deleted.",
+                body=_json_body("The ids to delete.", "DeleteRequests"),
             ),
         },
         "/api/bins/{id}/requests/{rid}": {
@@ -1089,6 +1128,24 @@ def _exchange_paths() -> dict[str, Schema]:
     }
 
 
+# A capture URL of a bin with `cors` on answers a browser's preflight itself (and stores it).
+_PREFLIGHT: Schema = {
+    "204": {
+        "description": "A CORS preflight (`Access-Control-Request-Method` sent) to a bin with "
+        "`cors` on: stored, and answered with no body, allowing any origin, the method asked "
+        "for and the headers asked for (never credentials).",
+        "headers": {
+            name: {"description": about, "schema": {"type": "string"}}
+            for name, about in (
+                ("Access-Control-Allow-Origin", "*"),
+                ("Access-Control-Allow-Methods", "The method asked for."),
+                ("Access-Control-Allow-Headers", "The headers asked for."),
+            )
+        },
+    }
+}
+
+
 def _capture_operations(operation_prefix: str, parameters: list[Schema]) -> Schema:
     operations: Schema = {"parameters": parameters}
     for method in CAPTURE_METHODS:
@@ -1097,6 +1154,7 @@ def _capture_operations(operation_prefix: str, parameters: list[Schema]) -> Sche
             f"Capture a {method.upper()} request",
             {
                 "200": _response("Stored.", "CaptureResult"),
+                **(_PREFLIGHT if method == "options" else {}),
                 **_error_responses(404, 413, 508, _404="No bin has this capture token."),
             },
             tag="capture",

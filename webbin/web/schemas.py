@@ -1,7 +1,7 @@
 """Typed bodies of the JSON API: what ``POST /api/bins``, ``PATCH /api/bins/{id}``,
-``POST .../resend`` and ``POST .../replays`` accept, and the answers built from models (the
-comparison of two requests, replay jobs, imports). The API validates with them and the
-OpenAPI document is generated from them, settings and all
+``POST .../resend``, ``POST .../replays`` and ``POST .../requests/delete`` accept, and the
+answers built from models (the comparison of two requests, replay jobs, imports). The API
+validates with them and the OpenAPI document is generated from them, settings and all
 (:mod:`webbin.receiver.bin_settings`).
 
 A body that fails is answered 400 with the usual ``{"error", "message"}`` and an
@@ -307,6 +307,22 @@ class ImportResult(BaseModel):
 
     imported: int = Field(ge=1, description="How many requests were stored.")
     ids: list[int] = Field(description="Their new ids, in the file's order.")
+
+
+# Requests one bulk delete takes at most (far more than a page shows; a bigger selection
+# is deleted in several calls, or all at once with DELETE .../requests).
+MAX_DELETE = 5000
+# Ids are 64-bit in every database: a larger number names no request (and SQLite refuses it).
+RequestId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+
+
+class DeleteRequests(StrictModel):
+    """Requests of the bin to delete at once."""
+
+    ids: Annotated[list[RequestId], Field(min_length=1, max_length=MAX_DELETE)] = Field(
+        description="Request ids; ids the bin does not hold (any more) are skipped.",
+        examples=[[12, 15, 16]],
+    )
 
 
 class InvalidBody(BadRequest):
