@@ -40,7 +40,7 @@ from webbin.storage import migrations
 from webbin.storage.models import db
 
 FIXTURES = Path(__file__).parent / "fixtures"
-HEAD = "0003"
+HEAD = "0004"
 
 
 @pytest.fixture(params=DATABASES)
@@ -354,6 +354,9 @@ def test_a_0_1_0_database_upgrades_on_start_with_nothing_lost(tmp_path, database
     # 0003's new column, backfilled with each bin's real count (id 6 was deleted).
     counts = {row["id"]: row.pop("request_count") for row in after["bins"]}
     assert counts == {"bin-plain": "1", "bin-set": str(len(BODIES))}
+    # 0004's new columns: NULL for requests captured before them.
+    for row in after["captured_requests"]:
+        assert (row.pop("provider"), row.pop("event")) == (None, None)
     assert after == before  # every value, byte for byte
     client = app.test_client()
     bin_ = client.get(f"/api/bins/{BIN}").get_json()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from webbin.receiver import deliveries, handshakes, responses, verification
+from webbin.receiver import deliveries, events, handshakes, responses, verification
 from webbin.receiver.handshakes import HandshakeReply, HandshakeSettings
 from webbin.receiver.responses import ResponseSettings, ResponseSpec
 from webbin.receiver.signatures.base import Options
@@ -59,6 +59,9 @@ class Decision:
     response: ResponseSpec | None
     # (key, where it came from) identifying repeats of one event, or None.
     delivery_key: tuple[str, str] | None
+    # Who sent it and which event it reports (webbin.receiver.events), when it says.
+    provider: str | None
+    event: str | None
 
     @property
     def answer(self) -> HandshakeReply | ResponseSpec | None:
@@ -75,6 +78,13 @@ def decide(delivery: Delivery, rules: BinRules) -> Decision:
         delivery.method, delivery.query_string, delivery.headers, delivery.body, rules.handshakes
     )
     verdict = verification.status_of(delivery, rules.signature_scheme, rules.signature)
+    provider, event = events.classify(
+        delivery.headers,
+        delivery.body,
+        signature_scheme=verdict.scheme,
+        signature_status=verdict.status,
+        handshake=handshake.provider if handshake else None,
+    )
     return Decision(
         signature_scheme=verdict.scheme,
         signature_status=verdict.status,
@@ -83,4 +93,6 @@ def decide(delivery: Delivery, rules: BinRules) -> Decision:
         delivery_key=deliveries.delivery_key(
             delivery.method, delivery.path, delivery.headers, delivery.body
         ),
+        provider=provider,
+        event=event,
     )

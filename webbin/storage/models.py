@@ -32,6 +32,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    func,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -137,11 +138,31 @@ class CapturedRequest(db.Model):
     delivery_key_source: Mapped[str | None] = mapped_column(String(64))
     duplicate_of: Mapped[int | None] = mapped_column(BigId)
     delivery_attempt: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
+    # Who sent it and the event it reports (webbin.receiver.events), set at capture; the
+    # list shows them and provider:/event: searches seek them (revision 0004 added them).
+    provider: Mapped[str | None] = mapped_column(String(40))
+    event: Mapped[str | None] = mapped_column(String(200))
 
     def header(self, name: str) -> str | None:
         """First value of header ``name`` (case-insensitive), as a provider check would read it."""
         wanted = name.lower()
         return next((v for n, v in self.headers if n.lower() == wanted), None)
+
+
+# Searches by provider and by event (webbin.storage.search) are keyset scans of these, newest
+# first; events compare case-insensitively, hence lower(event).
+Index(
+    "ix_captured_requests_bin_id_provider",
+    CapturedRequest.bin_id,
+    CapturedRequest.provider,
+    CapturedRequest.id,
+)
+Index(
+    "ix_captured_requests_bin_id_event",
+    CapturedRequest.bin_id,
+    func.lower(CapturedRequest.event),
+    CapturedRequest.id,
+)
 
 
 class ResendAttempt(db.Model):

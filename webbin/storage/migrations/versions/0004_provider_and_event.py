@@ -1,0 +1,49 @@
+"""Captured requests say who sent them and which event they report: ``provider`` and
+``event``, and an index on each for searches.
+
+From this revision on, capture stores both (:mod:`webbin.receiver.events`); the list shows
+them and ``provider:`` / ``event:`` searches (:mod:`webbin.storage.search`) seek
+``(bin_id, provider, id)`` and ``(bin_id, lower(event), id)`` newest first. Requests
+captured before keep NULL in both: their headers are still there for ``header:`` searches.
+
+SQLite adds the columns in place (batch mode, which needs no rebuild for this) and builds
+the indexes, expression index included (SQLite 3.9 and later).
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-11-25
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("captured_requests") as batch:
+        batch.add_column(sa.Column("provider", sa.String(length=40), nullable=True))
+        batch.add_column(sa.Column("event", sa.String(length=200), nullable=True))
+    op.create_index(
+        "ix_captured_requests_bin_id_provider",
+        "captured_requests",
+        ["bin_id", "provider", "id"],
+    )
+    op.create_index(
+        "ix_captured_requests_bin_id_event",
+        "captured_requests",
+        ["bin_id", sa.text("lower(event)"), "id"],
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("ix_captured_requests_bin_id_event", table_name="captured_requests")
+    op.drop_index("ix_captured_requests_bin_id_provider", table_name="captured_requests")
+    with op.batch_alter_table("captured_requests") as batch:
+        batch.drop_column("event")
+        batch.drop_column("provider")
