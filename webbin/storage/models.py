@@ -97,8 +97,19 @@ class CapturedRequest(db.Model):
     __tablename__ = "captured_requests"
     __table_args__ = (
         UniqueConstraint("bin_id", "seq"),
-        # Newest-first listing and replay are keyset scans on this index.
-        Index("ix_captured_requests_bin_id_id", "bin_id", "id"),
+        # Newest-first listing and replay are keyset scans on this index. The columns after
+        # the key let searches (webbin.storage.search) test verdict, retry, time and method
+        # in the index, without reading rows (on SQLite a column stored after a large body
+        # is reached through its overflow pages): revision 0004 widened it.
+        Index(
+            "ix_captured_requests_bin_id_id_filters",
+            "bin_id",
+            "id",
+            "signature_status",
+            "duplicate_of",
+            "received_at",
+            "method",
+        ),
         # Finding the first delivery of a retried event.
         Index("ix_captured_requests_bin_id_delivery_key", "bin_id", "delivery_key", "id"),
         # Pruning sums stored body bytes and walks requests oldest first without reading

@@ -55,8 +55,8 @@ MAX_DEPTH = 16
 
 # One search call reads at most this many rows and body bytes beyond what SQL rules out
 # (always at least one row), then returns the cursor to continue from.
-SCAN_ROWS = 5000
-SCAN_BYTES = 16 * 1024 * 1024
+SCAN_ROWS = 2000
+SCAN_BYTES = 4 * 1024 * 1024
 # Candidate ids read per round of a scan.
 SCAN_CHUNK = 500
 
@@ -790,8 +790,8 @@ def search(bin_id: str, query: Query, before: int | None, limit: int) -> Page:
         return Page(rows, rows[-1].id if len(rows) == limit else None)
     matches: list[Row] = []
     scanned_rows = scanned_bytes = 0
-    cursor = before
-    while True:
+    cursor = before  # the oldest id scanned so far
+    while scanned_rows < SCAN_ROWS:
         candidates = list(
             db.session.execute(
                 select(CapturedRequest.id, CapturedRequest.size)
@@ -813,11 +813,13 @@ def search(bin_id: str, query: Query, before: int | None, limit: int) -> Page:
                 matches.append(row)
                 if len(matches) == limit:
                     return Page(matches, row.id)
+        if chosen:
+            cursor = chosen[-1]
         if len(chosen) < len(candidates):  # the budget ran out here
-            return Page(matches, chosen[-1])
+            return Page(matches, cursor)
         if len(candidates) < SCAN_CHUNK:  # nothing older is left
             return Page(matches, None)
-        cursor = chosen[-1]
+    return Page(matches, cursor)
 
 
 def _full_rows(ids: list[int], needs: frozenset[str]) -> list[Row]:

@@ -26,8 +26,8 @@ def request_query() -> Query | None:
 
 
 def describe(error: QueryError) -> str:
-    """The error's message and the 1-based character where its term starts."""
-    return f"{error.message} (at character {error.start + 1} of the query)"
+    """The error's message after the 1-based character where its term starts."""
+    return f"At character {error.start + 1}: {error.message}"
 
 
 def close_reason(error: QueryError) -> str:
