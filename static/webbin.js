@@ -257,7 +257,8 @@
     if (evt.ctrlKey || evt.metaKey || evt.altKey) return;
     const tag = (evt.target.tagName || "").toLowerCase();
     if (tag === "input" || tag === "textarea" || tag === "select" || evt.target.isContentEditable) return;
-    if (evt.key === "j") move(1);
+    if (evt.key === "Escape" && comparing) setComparing(null);
+    else if (evt.key === "j") move(1);
     else if (evt.key === "k") move(-1);
     else if (evt.key === "c" && $("#capture-url")) copyFrom("#capture-url");
     else if (evt.key === "t") toggleTheme();
@@ -265,6 +266,24 @@
     else return;
     evt.preventDefault();
   });
+
+  // ---- comparing two requests --------------------------------------------
+  // "With another request…" on a detail arms a pick: the next row clicked in the list is
+  // compared with that request, the earlier of the two on the left. Escape or Cancel
+  // disarms it.
+  let comparing = null;
+  function setComparing(button) {
+    comparing = button ? { from: Number(button.dataset.compareFrom), base: button.dataset.compareBase } : null;
+    document.body.classList.toggle("comparing", Boolean(comparing));
+    for (const hint of $$(".compare-hint")) hint.hidden = !comparing;
+  }
+
+  function compareWith(li) {
+    const [older, newer] = [comparing.from, Number(li.dataset.id)].sort((x, y) => x - y);
+    const url = `${comparing.base}${older}/${newer}`;
+    setComparing(null);
+    htmx.ajax("GET", url, { target: "#detail", swap: "innerHTML" });
+  }
 
   // ---- htmx plumbing -----------------------------------------------------
   // Every htmx request carries the CSRF token in a header.
@@ -300,9 +319,14 @@
   document.addEventListener("click", (evt) => {
     // Request rows carry captured text, so htmx ignores them (hx-ignore); their links are
     // wired here instead: load the detail in place and keep the URL shareable.
+    const arm = evt.target.closest("[data-compare-from]");
+    if (arm) return setComparing(arm);
+    if (evt.target.closest("[data-compare-cancel]")) return setComparing(null);
     const row = evt.target.closest("a[data-detail]");
     if (row && !evt.ctrlKey && !evt.metaKey && !evt.shiftKey && evt.button === 0) {
       evt.preventDefault();
+      const listed = comparing && row.closest("#request-list > li[data-id]");
+      if (listed) return compareWith(listed);
       htmx.ajax("GET", row.dataset.detail, { target: "#detail", swap: "innerHTML", push: keepQuery(row.getAttribute("href")) });
       return;
     }

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 
 from webbin.config import ConfigError
+from webbin.forward import command as forward
 
 
 def _version() -> str:
@@ -51,8 +52,8 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument(
         "--workers",
         type=_bounded(1),
-        help="worker processes (default: WEBBIN_WORKERS or 1); live updates cross processes "
-        "within STREAM_POLL_SECONDS",
+        help="worker processes (default: WEBBIN_WORKERS or 1); live updates cross them "
+        "through WEBBIN_REDIS_URL, PostgreSQL or a local notifier (docs/scaling.md)",
     )
     commands.add_parser(
         "prune",
@@ -65,6 +66,7 @@ def main(argv: list[str] | None = None) -> None:
         "upgrade", help="apply pending migrations and say from which revision to which"
     )
     database_commands.add_parser("current", help="print the database's revision")
+    forward.add_parser(commands)
     args = parser.parse_args(argv)
 
     if args.command is None:
@@ -102,6 +104,8 @@ def run(args: argparse.Namespace) -> None:
         except migrations.SchemaError as exc:
             print(f"webbin: {exc}", file=sys.stderr)
             sys.exit(1)
+    elif args.command == "forward":
+        forward.run(args)
     elif args.command == "prune":
         from webbin import create_app
         from webbin.storage.retention import prune

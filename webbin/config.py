@@ -13,6 +13,7 @@ to ``app.config`` untouched.
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import json
 import os
@@ -23,7 +24,7 @@ from urllib.parse import urlsplit
 
 import annotated_types
 from flask import Flask
-from pydantic import BeforeValidator, Field, ValidationError
+from pydantic import BeforeValidator, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -108,6 +109,30 @@ def _database_url(value: Any) -> Any:
     return value.strip()
 
 
+def _redis_url(value: Any) -> Any:
+    """Empty, or a redis://, rediss:// or unix:// URL (what redis-py's ``from_url`` takes)."""
+    if not isinstance(value, str) or not value.strip():
+        return value
+    text = value.strip()
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018  # raises ValueError for a port that is not a number
+    except ValueError:
+        raise PydanticCustomError("webbin", "it does not parse as a URL") from None
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise PydanticCustomError("webbin", "it needs redis://, rediss:// or unix://")
+    if parts.scheme != "unix" and not parts.hostname:
+        raise PydanticCustomError("webbin", "it needs a host")
+    if parts.scheme == "unix" and not parts.path:
+        raise PydanticCustomError("webbin", "it needs the socket's path")
+    return text
+
+
+def is_sqlite(url: str) -> bool:
+    """Whether a (non-empty) database URL names SQLite: one file, so one host."""
+    return url.split(":", 1)[0].split("+", 1)[0] == "sqlite"
+
+
 def _lower(value: Any) -> Any:
     return value.strip().lower() if isinstance(value, str) else value
 
@@ -141,6 +166,11 @@ DatabaseUrl = Annotated[
     BeforeValidator(_database_url),
     Expect("empty or a SQLAlchemy URL such as postgresql+psycopg://user@host/db"),
 ]
+RedisUrl = Annotated[
+    str,
+    BeforeValidator(_redis_url),
+    Expect("empty or a Redis URL such as redis://127.0.0.1:6379/0"),
+]
 Profile = Annotated[
     Literal["local", "production", ""],
     BeforeValidator(_lower),
@@ -164,6 +194,11 @@ class Settings(BaseSettings):
         10 * MiB,
         description="Largest captured body (GitHub caps payloads at 25 MB, most send far less).",
     )
+    IMPORT_MAX_BYTES: Bytes = Field(
+        64 * MiB,
+        description="Largest NDJSON or HAR file an import accepts (API or dashboard); beyond: "
+        "413, nothing imported.",
+    )
     PUBLIC_URL: PublicUrl = Field(
         "", description="Base of capture URLs behind a proxy; empty: the URL the page was on."
     )
@@ -180,14 +215,21 @@ class Settings(BaseSettings):
     STREAM_POLL_SECONDS: Duration = Field(
         5.0,
         gt=0,
-        description="A live stream re-reads the database at least this often, so viewers on "
-        "another worker process still see every arrival.",
+        description="A live stream re-reads the database at least this often, in case a "
+        "notification from another process was lost (1 s while the notifier is down).",
+    )
+    REDIS_URL: RedisUrl = Field(
+        "",
+        description="Redis shared by every worker and host: live notifications, rate limits "
+        "and viewer caps; empty: LISTEN/NOTIFY or a local notifier, and per-process limits.",
     )
     TRUSTED_PROXIES: Networks = Field(
         (), description="Proxies whose X-Forwarded-For/-Proto/-Host are believed."
     )
     SECRET_KEY: Text = Field(
-        "", description="Session-cookie signing key; generated once into DATA_DIR when empty."
+        "",
+        description="Session-cookie signing key; when empty, generated once into DATA_DIR "
+        "(SQLite) or into the database (PostgreSQL, shared by every host).",
     )
     # --- Hardening (see SECURITY.md) -------------------------------------------------------
     PROFILE: Profile = Field(
@@ -255,6 +297,14 @@ class Settings(BaseSettings):
         description="Apply pending schema migrations when the app starts (`webbin serve`: "
         "once, before its workers start).",
     )
+    # --- Running several workers and hosts (docs/deploy.md) -----------------------------
+    REDIS_KEY_PREFIX: Annotated[str, Field(min_length=1), Expect("a non-empty prefix")] = Field(
+        "webbin:", description="Prefix of every Redis key webbin writes (several per Redis)."
+    )
+    METRICS: Flag = Field(False, description="Serve Prometheus metrics at /metrics.")
+    METRICS_TOKEN: Text = Field(
+        "", description="When set, /metrics needs `Authorization: Bearer <token>`."
+    )
     # --- `webbin serve` --------------------------------------------------------------------
     HOST: Annotated[str, Field(min_length=1), Expect("an address or host name to bind")] = Field(
         "127.0.0.1", description="Address `webbin serve` binds (its --host)."
@@ -267,6 +317,23 @@ class Settings(BaseSettings):
         description="Port `webbin serve` binds (its --port); PORT, without prefix.",
     )
     WORKERS: Whole = Field(1, ge=1, description="Worker processes of `webbin serve`.")
+
+    @model_validator(mode="after")
+    def _live_notifications_can_cross_processes(self) -> Settings:
+        """PostgreSQL serves any number of workers and hosts, whose live viewers hear of
+        captures through Redis or else LISTEN/NOTIFY, which webbin speaks with psycopg 3
+        whatever driver the URL names: without either, refuse now (docs/scaling.md)."""
+        if self.REDIS_URL or not self.DATABASE_URL.startswith("postgresql"):
+            return self
+        if importlib.util.find_spec("psycopg") is None:
+            raise PydanticCustomError(
+                "webbin",
+                "WEBBIN_DATABASE_URL is PostgreSQL and WEBBIN_REDIS_URL is empty: live views "
+                "on other worker processes and hosts then hear of new requests through "
+                "PostgreSQL's LISTEN/NOTIFY, which needs psycopg 3, not installed here; "
+                "install it (pip install 'webbin[postgres]') or set WEBBIN_REDIS_URL",
+            )
+        return self
 
 
 FIELDS = Settings.model_fields
@@ -300,6 +367,8 @@ def read(overrides: dict[str, Any] | None = None) -> Settings:
 def _explain(error: Any, given: dict[str, Any]) -> str:
     """``WEBBIN_PAGE_SIZE='0': expected a whole number, from 1 to 500``."""
     loc = error["loc"]
+    if not loc:  # about several settings together: the message names them
+        return error["msg"]
     name = next((n for n in FIELDS if n == loc[0] or env_name(n) == loc[0]), str(loc[0]))
     if name not in FIELDS:
         return f"{name}: {error['msg']}"
@@ -345,11 +414,18 @@ def load(app: Flask, overrides: dict[str, Any] | None) -> None:
     app.config["SQLALCHEMY_DATABASE_URI"] = app.config["DATABASE_URL"]
     # Error messages and logs never carry SQL parameters (captured bodies, tokens, secrets).
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {}).setdefault("hide_parameters", True)
-    if not settings.SECRET_KEY:
-        app.config["SECRET_KEY"] = _persistent_secret(data_dir / "secret_key")
+    # A server database may be shared by several hosts, so its secret is kept in it (see
+    # webbin.storage.instance); a SQLite file has one host, and its secret sits beside it.
+    if not settings.SECRET_KEY and is_sqlite(app.config["DATABASE_URL"]):
+        app.config["SECRET_KEY"] = _persistent_secret(secret_path(app))
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["TRUSTED_PROXY_NETWORKS"] = list(settings.TRUSTED_PROXIES)
+
+
+def secret_path(app: Flask) -> Path:
+    """Where a generated session key is kept on this host."""
+    return Path(app.config["DATA_DIR"]) / "secret_key"
 
 
 def _persistent_secret(path: Path) -> str:

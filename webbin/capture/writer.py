@@ -164,6 +164,25 @@ class Writer:
                 job.done.set()
 
 
+def write_all(
+    engine: Engine, bin_row: Any, items: list[tuple[Delivery, dict[str, Any], Decision]]
+) -> list[Stored]:
+    """Store several requests into one bin in one transaction of their own: all of them, or
+    (the transaction failed: the error is raised) none. An import uses it.
+
+    Sequence numbers, the bin's count, ids in order and retry marks come out exactly as for
+    the same requests captured in one batch. Returns what was stored, in order; empty when
+    the bin is gone. No viewer is told: the caller publishes once, afterwards.
+    """
+    batch = [_Job(bin_row, delivery, record, decision) for delivery, record, decision in items]
+    conn = engine.connect()
+    try:
+        off_hub(lambda: _write_batch(conn, batch))
+    finally:
+        conn.close()
+    return [job.stored for job in batch if job.stored is not None]
+
+
 def off_hub(work: Callable[[], T]) -> T:
     """Run ``work`` where it cannot stall other greenlets: in a real thread of gevent's hub
     threadpool when gevent has patched threading (the caller's greenlet waits

@@ -4,6 +4,10 @@ A notification carries at most the newest id stored, never the row itself: the r
 reads the database after its own cursor, so a lost or duplicated notification can never lose
 or duplicate a row. The database stays the single source of truth and the broker only cuts
 latency (a reader also re-reads every ``STREAM_POLL_SECONDS`` when nothing is said).
+
+:class:`InProcessBroker` reaches the readers of one process. Across processes (gunicorn
+workers, hosts) :mod:`webbin.live.relay` wraps it and carries the same notifications over
+Redis, PostgreSQL's LISTEN/NOTIFY or a local socket per process.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol
 
 from flask import Flask
+
+from webbin import metrics
 
 
 class Subscription(Protocol):
@@ -80,6 +86,7 @@ class InProcessBroker:
         self._subscribers: dict[str, set[_Signal]] = defaultdict(set)
 
     def publish(self, bin_id: str, newest_id: int | None = None) -> None:
+        metrics.broker_published.inc()
         with self._lock:
             signals = list(self._subscribers.get(bin_id, ()))
         for signal in signals:
@@ -104,9 +111,31 @@ class InProcessBroker:
         with self._lock:
             return len(self._subscribers.get(bin_id, ()))
 
+    def wake_all(self) -> None:
+        """Tell every subscriber of every bin to read (news unknown): after notifications
+        from other processes may have been missed (:mod:`webbin.live.relay`)."""
+        for signal in self._all():
+            signal.set(None)
+
+    def interrupt_all(self) -> None:
+        """Wake every subscriber without news, so each waits again with its current timeout."""
+        for signal in self._all():
+            signal.interrupt()
+
+    def _all(self) -> list[_Signal]:
+        with self._lock:
+            return [signal for signals in self._subscribers.values() for signal in signals]
+
 
 def init_app(app: Flask, broker: Broker | None = None) -> None:
-    app.extensions["webbin.broker"] = broker or InProcessBroker()
+    """The app's broker: ``broker`` when given (tests), else the one the configuration calls
+    for (:func:`webbin.live.relay.for_app`: Redis, PostgreSQL's LISTEN/NOTIFY, a local
+    notifier beside a SQLite file, or in-process only)."""
+    if broker is None:
+        from webbin.live.relay import for_app
+
+        broker = for_app(app)
+    app.extensions["webbin.broker"] = broker
 
 
 def get_broker(app: Flask) -> Broker:

@@ -3,8 +3,9 @@
 Without it every viewer read the database and rendered its own copy on every capture: 50
 viewers made one capture 50 reads and 50 renders. Here the first viewer of a bin starts a
 :class:`Feed`, whose reader (a thread; a greenlet under gevent) is the bin's only broker
-subscriber. On each notification (or every ``STREAM_POLL_SECONDS`` when none comes, for
-captures stored by another worker process) it reads the rows after its own cursor once,
+subscriber. On each notification (from this process, or relayed from another worker or host
+by :mod:`webbin.live.relay`; or every ``STREAM_POLL_SECONDS`` when none comes, a safety poll
+in case one was lost) it reads the rows after its own cursor once,
 renders each once per format (the API's JSON summary, the dashboard's row: each format's
 renderer is registered by the first viewer asking for it) into a WebSocket frame, appends the
 frames to a bounded backlog and wakes the viewers. Each viewer then sends the same bytes from

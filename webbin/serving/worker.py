@@ -12,11 +12,15 @@ gunicorn refuses too many or too large header fields (431) and an over-long requ
 (414) before webbin sees the request. Its own answer is a bare HTML page; this worker
 answers the same status with webbin's JSON error shape and the limit in words, as every
 other refusal of a capture URL does. Everything else is gunicorn's own handling.
+
+Cooperative psycopg: once patched, the worker has psycopg wait through gevent (see
+:func:`cooperative_psycopg`), so a PostgreSQL query or LISTEN blocks only its own greenlet.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import gevent
@@ -46,7 +50,21 @@ def refusal(exc: Exception, cfg: Any) -> tuple[int, str, str, str] | None:
     return None
 
 
+def cooperative_psycopg() -> None:
+    """Make psycopg wait on its sockets through gevent, as it does when first imported after
+    patching: ``webbin serve``'s master imports it (for its schema work) before the workers
+    patch the standard library, and psycopg chooses its wait function at import, so every
+    query and every wait for a LISTEN notification would block the whole worker."""
+    waiting = sys.modules.get("psycopg.waiting")
+    if waiting is not None and waiting.wait is getattr(waiting, "wait_c", None):
+        waiting.wait = waiting.wait_poll  # select.poll, which gevent has patched
+
+
 class Worker(GeventWorker):
+    def patch(self) -> None:
+        super().patch()
+        cooperative_psycopg()
+
     def handle_request(self, listener_name: Any, req: Any, sock: Any, addr: Any) -> None:
         super().handle_request(listener_name, req, sock, addr)
         # Back of the queue before this connection's next request (see the module docstring).

@@ -114,6 +114,25 @@ def originals(rows: list) -> dict[int, Any]:
     return {row.id: row for row in found}
 
 
+def previous_like(captured: CapturedRequest) -> tuple[str, CapturedRequest] | None:
+    """The latest earlier request of the same event (same delivery key: a retry's earlier
+    delivery) or, failing that, of the same path; with which of the two it shares."""
+    earlier = (
+        select(CapturedRequest)
+        .where(CapturedRequest.bin_id == captured.bin_id, CapturedRequest.id < captured.id)
+        .order_by(CapturedRequest.id.desc())
+        .limit(1)
+    )
+    if captured.delivery_key:
+        found = db.session.scalar(
+            earlier.where(CapturedRequest.delivery_key == captured.delivery_key)
+        )
+        if found is not None:
+            return "event", found
+    found = db.session.scalar(earlier.where(CapturedRequest.path == captured.path))
+    return ("path", found) if found is not None else None
+
+
 def request_count(bin_id: str) -> int:
     """The bin's stored count: one primary-key read, as cheap at 100,000 requests as at 100."""
     return db.session.scalar(select(Bin.request_count).where(Bin.id == bin_id)) or 0

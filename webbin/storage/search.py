@@ -14,7 +14,7 @@ the offending term and where it starts. A query then works two ways, which agree
 
 * in SQL, for the stored rows: every structured term (method, path, verdict, provider,
   event, retry, times) compiles to a where clause; ``provider:`` and ``event:`` are seeks of
-  their indexes (revision 0004). A query made only of those is answered by one keyset
+  their indexes (revision 0008). A query made only of those is answered by one keyset
   query, like the unfiltered list (:func:`search`).
 * in Python, for text terms (``header:``, ``body:``, ``json:``, bare words), which read
   headers and bodies: the rows SQL cannot rule out are scanned newest first, bodies read in

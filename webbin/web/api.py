@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from functools import partial
 from typing import Any
@@ -10,6 +11,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import BadRequest
 
 from webbin import ratelimit
+from webbin.live import forwarders
 from webbin.live.broker import get_broker
 from webbin.live.stream import CLOSE_BAD_QUERY, parse_cursor, sock, stream
 from webbin.outbound import resend
@@ -18,10 +20,13 @@ from webbin.receiver import verification
 from webbin.storage import queries, search
 from webbin.storage.models import Bin, db
 from webbin.storage.search import QueryError
+from webbin.web import diff
 from webbin.web.downloads import raw_download
+from webbin.web.edit import edit_of
 from webbin.web.openapi import openapi_document
 from webbin.web.schemas import (
     CreateBin,
+    ForwardOutcome,
     InvalidBody,
     ResendBody,
     UpdateBin,
@@ -29,7 +34,13 @@ from webbin.web.schemas import (
     invalid_body_response,
 )
 from webbin.web.searching import api_query, close_reason, request_query
-from webbin.web.serialize import bin_data, request_detail, request_summary, resend_data
+from webbin.web.serialize import (
+    bin_data,
+    forwarder_data,
+    request_detail,
+    request_summary,
+    resend_data,
+)
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 bp.register_error_handler(InvalidBody, invalid_body_response)
@@ -134,6 +145,13 @@ def delete_request(bin_id: str, request_id: int) -> tuple[str, int]:
     return "", 204
 
 
+@bp.get("/bins/<bin_id>/requests/<int:request_id>/diff/<int:other_id>")
+def diff_requests(bin_id: str, request_id: int, other_id: int) -> Response:
+    """What changed from request ``request_id`` to request ``other_id`` of the same bin."""
+    old, new = queries.get_request(bin_id, request_id), queries.get_request(bin_id, other_id)
+    return jsonify(diff.compare(old, new).model_dump(mode="json"))
+
+
 @bp.get("/bins/<bin_id>/requests/<int:request_id>/raw")
 def raw_body(bin_id: str, request_id: int) -> Response:
     captured = queries.get_request(bin_id, request_id)
@@ -147,13 +165,16 @@ def resend_request(bin_id: str, request_id: int) -> Response:
         return refused
     bin_ = queries.get_bin(bin_id)
     captured = queries.get_request(bin_id, request_id)
-    url = body_as(ResendBody).url or bin_.resend_url
+    body = body_as(ResendBody)
+    url = body.url or bin_.resend_url
     if not url:
         raise BadRequest('Give the target as {"url": "http://localhost:3000/hook"}.')
     try:
-        outgoing = resend.prepare(captured, bin_, url)
+        outgoing = resend.prepare(captured, bin_, url, edit_of(body))
     except resend.InvalidTarget as error:
         raise BadRequest(str(error)) from None
+    except resend.InvalidEdit as error:
+        raise InvalidBody([{"path": error.path, "message": str(error)}], str(error)) from None
     with ratelimit.resend_slot() as busy:
         if busy is not None:
             return busy
@@ -184,3 +205,48 @@ def stream_requests(ws: Any, bin_id: str) -> None:
         lambda row: json.dumps(request_summary(row)),
         keep=None if query is None else partial(search.matching_ids, query),
     )
+
+
+@sock.route("/bins/<bin_id>/forward", bp=bp)
+def forward_requests(ws: Any, bin_id: str) -> None:
+    """The stream ``webbin forward`` follows: a hello, then each request after ``?after=<id>``
+    and each resend asked of it, while it counts as connected (see docs/forward.md)."""
+    try:
+        hello = forwarders.Hello.parse(request.args)
+    except ValueError as error:
+        ws.close(reason=forwarders.CLOSE_INVALID, message=str(error))
+        return
+    forwarders.follow(ws, bin_id, parse_cursor(request.args.get("after")), hello, request_summary)
+
+
+@bp.get("/bins/<bin_id>/forwarders")
+def list_forwarders(bin_id: str) -> Response:
+    queries.get_bin(bin_id)
+    return jsonify(forwarders=[forwarder_data(f) for f in forwarders.connected(bin_id)])
+
+
+@bp.post("/bins/<bin_id>/requests/<int:request_id>/forwards")
+def report_forward(bin_id: str, request_id: int) -> tuple[Response, int]:
+    """A forwarder says what its target answered: stored beside the resend attempts."""
+    captured = queries.get_request(bin_id, request_id)
+    body = body_as(ForwardOutcome)
+    keep = int(current_app.config["RESEND_MAX_RESPONSE_BYTES"])
+    answer = base64.b64decode(body.body_base64)
+    outcome = forwarders.Outcome(
+        forwarder=body.forwarder,
+        url=body.url,
+        status=body.status,
+        reason=body.reason,
+        headers=[list(pair) for pair in body.headers],
+        body=answer[:keep],
+        truncated=body.truncated or len(answer) > keep,
+        elapsed_ms=body.elapsed_ms,
+        error=body.error,
+        error_kind=body.error_kind,
+        job=body.job,
+        reply=body.reply,
+    )
+    request_id = captured.id
+    db.session.close()
+    attempt = forwarders.record(current_app, bin_id, request_id, outcome)
+    return jsonify(resend_data(attempt)), 201

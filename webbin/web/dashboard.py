@@ -23,15 +23,17 @@ from sqlalchemy import select
 
 from webbin import ratelimit
 from webbin.capture import endpoint as capture
+from webbin.live import forwarders
 from webbin.live.broker import get_broker
 from webbin.live.stream import CLOSE_BAD_QUERY, parse_cursor, sock, stream
 from webbin.outbound import resend
 from webbin.receiver import bin_settings as settings
 from webbin.receiver import handshakes, senders, testwebhooks, verification
+from webbin.receiver.strict import InvalidInput
 from webbin.storage import queries, search
 from webbin.storage.models import Bin, CapturedRequest, db
 from webbin.storage.search import Query, QueryError
-from webbin.web import csrf, searching
+from webbin.web import csrf, diff, edit, replays, searching
 from webbin.web.bodyview import multipart_part, render_body
 from webbin.web.curl import curl_command
 from webbin.web.downloads import raw_download
@@ -87,6 +89,7 @@ def _detail_context(bin_: Bin, captured: CapturedRequest) -> dict[str, Any]:
         ),
         "query": _query_pairs(captured.query_string),
         "attempts": queries.resend_attempts(captured.id),
+        "forwarders": forwarders.connected(bin_.id),
         "verdict": verification.verdict(bin_, captured),
         "curl": curl_command(captured, captured.url or capture_url(bin_) + captured.path),
         "sender": senders.check(captured.remote_addr, bin_.allowed_networks),
@@ -142,7 +145,9 @@ def bin_page(bin_id: str) -> str | tuple[str, int]:
         presets=senders.presets(),
         providers=handshakes.PROVIDERS,
         selected=bool(detail),
-        **{k: v for k, v in detail.items() if k != "bin"},
+        forwarders=forwarders.connected(bin_id),
+        replays=replays.shown(bin_id),
+        **{k: v for k, v in detail.items() if k not in ("bin", "forwarders")},
     )
     return (page, 400) if query_error else page
 
@@ -224,15 +229,88 @@ def resend_request(bin_id: str, request_id: int) -> Response | tuple[str, int] |
         return refused
     bin_ = queries.get_bin(bin_id)
     captured = queries.get_request(bin_id, request_id)
+    if request.form.get("forwarder"):
+        return _resend_through_forwarder(bin_id, captured.id, request.form["forwarder"])
     try:
-        outgoing = resend.prepare(captured, bin_, request.form.get("url") or "")
-    except resend.InvalidTarget as error:
+        # The editor's form (_edit.html) says so; the plain resend form sends only a URL.
+        changes = edit.edit_of(edit.form_body(request.form)) if request.form.get("edit") else None
+        outgoing = resend.prepare(captured, bin_, request.form.get("url") or "", changes)
+    except (resend.InvalidTarget, resend.InvalidEdit, InvalidInput) as error:
         return render_template("_resend_result.html", attempt=None, error=str(error)), 400
     with ratelimit.resend_slot() as busy:
         if busy is not None:
             return busy
         attempt = resend.deliver(outgoing)  # detaches bin_ and captured: not used below
     return render_template("_resend_result.html", attempt=attempt, error=None)
+
+
+def _resend_through_forwarder(
+    bin_id: str, request_id: int, forwarder_id: str
+) -> tuple[str, int] | str:
+    """Queue the resend for the forwarder (wherever its connection is served) and wait for
+    the outcome it reports, holding no database connection meanwhile."""
+    found = forwarders.find(bin_id, forwarder_id)
+    if found is None:
+        error = "That forwarder is no longer connected; reload to see who is."
+        return render_template("_resend_result.html", attempt=None, error=error), 400
+    db.session.commit()
+    db.session.close()
+    job = forwarders.queue_resend(found.id, request_id)
+    get_broker(current_app).publish(bin_id)  # wakes the forwarder's connection
+    wait = float(current_app.config["RESEND_TOTAL_TIMEOUT"])
+    result = forwarders.wait_for_job(current_app, bin_id, job, wait)
+    if result.attempt is not None:
+        return render_template("_resend_result.html", attempt=result.attempt, error=None)
+    if result.gone:
+        error = f"The forwarder {found.name} disconnected before it said how the resend went."
+    else:
+        error = (
+            f"The forwarder {found.name} has not reported within {wait:g} s; its outcome is "
+            "listed on this request once it does."
+        )
+    return render_template("_resend_result.html", attempt=None, error=error)
+
+
+@bp.get("/bins/<bin_id>/forwarders")
+def forwarders_box(bin_id: str) -> str:
+    """Who forwards this bin's arrivals right now (the bin page asks every few seconds)."""
+    bin_ = queries.get_bin(bin_id)
+    return render_template("_forwarders.html", bin=bin_, forwarders=forwarders.connected(bin_id))
+
+
+@bp.get("/bins/<bin_id>/requests/<int:request_id>/edit")
+def edit_request(bin_id: str, request_id: int) -> str | Response:
+    """The editor for resending the request changed (``?as=base64`` for the body's bytes)."""
+    if not is_htmx():
+        return redirect(url_for("dashboard.bin_page", bin_id=bin_id, r=request_id))
+    bin_ = queries.get_bin(bin_id)
+    captured = queries.get_request(bin_id, request_id)
+    form = edit.prefill(captured, bin_, as_base64=request.args.get("as") == "base64")
+    return render_template("_edit.html", bin=bin_, req=captured, form=form)
+
+
+@bp.get("/bins/<bin_id>/compare/<int:old_id>/<int:new_id>")
+def compare_requests(bin_id: str, old_id: int, new_id: int) -> str | Response:
+    if not is_htmx():
+        return redirect(url_for("dashboard.bin_page", bin_id=bin_id, r=new_id))
+    bin_ = queries.get_bin(bin_id)
+    old, new = queries.get_request(bin_id, old_id), queries.get_request(bin_id, new_id)
+    return render_template("_diff.html", bin=bin_, diff=diff.compare(old, new), shared=None)
+
+
+@bp.get("/bins/<bin_id>/requests/<int:request_id>/compare-previous")
+def compare_previous(bin_id: str, request_id: int) -> str | Response:
+    """The request compared with the latest earlier one of the same event, else path."""
+    if not is_htmx():
+        return redirect(url_for("dashboard.bin_page", bin_id=bin_id, r=request_id))
+    bin_ = queries.get_bin(bin_id)
+    captured = queries.get_request(bin_id, request_id)
+    found = queries.previous_like(captured)
+    if found is None:
+        return render_template("_diff.html", bin=bin_, diff=None, req=captured, shared=None)
+    shared, previous = found
+    compared = diff.compare(previous, captured)
+    return render_template("_diff.html", bin=bin_, diff=compared, shared=shared)
 
 
 def _apply_settings(bin_id: str, data: dict[str, Any], done: str) -> Response:

@@ -18,8 +18,8 @@ and event indexes are the two new ones).
 SQLite adds the columns in place (batch mode, which needs no rebuild for this) and builds
 the indexes, expression index included (SQLite 3.9 and later).
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-11-25
 """
 
@@ -28,8 +28,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
