@@ -92,6 +92,10 @@
   });
   function localiseTimes(root) {
     for (const el of $$("time[datetime]:not([data-local])", root)) {
+      if (el.closest(".request-row")) {
+        listTime(el);
+        continue;
+      }
       const when = new Date(el.getAttribute("datetime"));
       if (!isNaN(when)) {
         el.textContent = timeFormat.format(when);
@@ -101,11 +105,45 @@
     }
   }
 
+  // List rows say how long ago they arrived ("12 s ago"), the exact time in their title.
+  function ago(seconds) {
+    if (seconds < 60) return `${Math.max(Math.floor(seconds), 0)} s ago`;
+    if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
+    if (seconds < 86400) return `${Math.floor(seconds / 3600)} h ago`;
+    return `${Math.floor(seconds / 86400)} d ago`;
+  }
+  function relativeTime(el, now) {
+    const when = Date.parse(el.getAttribute("datetime"));
+    if (isNaN(when)) return Infinity;
+    const seconds = (now - when) / 1000;
+    const text = ago(seconds);
+    if (el.textContent !== text) el.textContent = text;
+    return seconds;
+  }
+  function listTime(el) {
+    el.title = el.getAttribute("datetime");
+    el.dataset.local = "ago";
+    relativeTime(el, Date.now());
+  }
+  // Each second the rows under a minute old (the list is newest first, so the pass stops at
+  // the first older one); every 30 s all of them, whose text changes once a minute at most.
+  let ticks = 0;
+  setInterval(() => {
+    ticks += 1;
+    const now = Date.now();
+    for (const el of $$('#request-list time[data-local="ago"]')) {
+      if (relativeTime(el, now) > 60 && ticks % 30) break;
+    }
+  }, 1000);
+
   // ---- live list ---------------------------------------------------------
   // The highest request id this page has shown; reconnects ask the server for
   // everything after it, so nothing that arrived while offline is missed.
+  // A filtered page starts from the bin's newest id (data-latest), shown or not.
   let highWater = 0;
   function latestId() {
+    const section = $("section[data-latest]");
+    if (section) highWater = Math.max(highWater, Number(section.dataset.latest) || 0);
     for (const li of $$("#request-list > li[data-id]")) {
       highWater = Math.max(highWater, Number(li.dataset.id));
     }
@@ -146,10 +184,26 @@
     // Never show a row twice, whatever the network did.
     let data;
     try { data = JSON.parse(evt.detail.message.data); } catch { return; }
+    if (data && data.hidden != null) {
+      // Rows the filter left out: counted, and never asked for again after a reconnect.
+      evt.detail.cancelled = true;
+      highWater = Math.max(highWater, Number(data.last) || 0);
+      countHidden(Number(data.hidden) || 0);
+      countRequests(Number(data.hidden) || 0);
+      return;
+    }
     if (data && data.id != null && document.getElementById("req-" + data.id)) {
       evt.detail.cancelled = true;
     }
   });
+  let hiddenCount = 0;
+  function countHidden(count) {
+    const el = $("#hidden-count");
+    if (!el || !count) return;
+    hiddenCount += count;
+    el.textContent = `${hiddenCount} hidden by the filter`;
+    el.hidden = false;
+  }
   // Arrivals while the tab is in the background are counted in its title: "(3) bin · webbin".
   const baseTitle = document.title;
   let unseen = 0;
@@ -415,6 +469,7 @@
     } else if (evt.key === "r" && $("#detail .body-raw")) {
       chooseBodyView($("#detail .body-views").dataset.view === "raw" ? "pretty" : "raw");
     } else if (evt.key === "Escape" && chosen.size) clearSelection();
+    else if (evt.key === "/" && $("#search-q")) $("#search-q").focus();
     else return;
     evt.preventDefault();
   });
@@ -499,7 +554,7 @@
       evt.preventDefault();
       const listed = comparing && row.closest("#request-list > li[data-id]");
       if (listed) return compareWith(listed);
-      htmx.ajax("GET", row.dataset.detail, { target: "#detail", swap: "innerHTML", push: row.getAttribute("href") });
+      htmx.ajax("GET", row.dataset.detail, { target: "#detail", swap: "innerHTML", push: keepQuery(row.getAttribute("href")) });
       return;
     }
     const copy = evt.target.closest("[data-copy]");
@@ -532,6 +587,15 @@
     const open = $("#detail .request-detail");
     form.elements.open_id.value = open ? open.dataset.request : "";
   }, true);
+  // Rows are rendered once for every viewer, so their links do not carry this page's filter:
+  // the address pushed on selecting one keeps it, and the filtered view stays shareable.
+  function keepQuery(href) {
+    const q = new URL(location.href).searchParams.get("q");
+    if (!q) return href;
+    const url = new URL(href, location.href);
+    url.searchParams.set("q", q);
+    return url.pathname + url.search;
+  }
   document.addEventListener("submit", (evt) => {
     const form = evt.target.closest("form[data-confirm]");
     if (form && !confirm(form.dataset.confirm)) evt.preventDefault();

@@ -40,7 +40,7 @@ from webbin.storage import migrations
 from webbin.storage.models import db
 
 FIXTURES = Path(__file__).parent / "fixtures"
-HEAD = "0008"
+HEAD = "0009"
 
 
 @pytest.fixture(params=DATABASES)
@@ -380,6 +380,9 @@ def test_a_0_1_0_database_upgrades_on_start_with_nothing_lost(tmp_path, database
     # 0008's new column: CORS on for the bins that were there too.
     cors = {row["id"]: row.pop("cors") in ("1", "true") for row in after["bins"]}
     assert cors == {"bin-plain": True, "bin-set": True}
+    # 0009's new columns: NULL for requests captured before them.
+    for row in after["captured_requests"]:
+        assert (row.pop("provider"), row.pop("event")) == (None, None)
     assert after == before  # every value, byte for byte
     client = app.test_client()
     bin_ = client.get(f"/api/bins/{BIN}").get_json()

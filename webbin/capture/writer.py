@@ -221,6 +221,8 @@ def _write_batch(conn: Connection, batch: list[_Job]) -> None:
                     "signature_status": decision.signature_status,
                     "handshake": decision.handshake.provider if decision.handshake else None,
                     "response_status": decision.answer_status,
+                    "provider": decision.provider,
+                    "event": decision.event,
                     **_retry_columns(conn, inserts, chains, bin_id, job, decision.delivery_key),
                 }
                 inserts.add(job, row)

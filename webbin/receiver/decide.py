@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from webbin.receiver import cors, deliveries, handshakes, responses, verification
+from webbin.receiver import cors, deliveries, events, handshakes, responses, verification
 from webbin.receiver.cors import Preflight
 from webbin.receiver.handshakes import HandshakeReply, HandshakeSettings
 from webbin.receiver.responses import ResponseSettings, ResponseSpec
@@ -67,6 +67,9 @@ class Decision:
     # answer carries CORS headers at all.
     preflight: Preflight | None
     cors: bool
+    # Who sent it and which event it reports (webbin.receiver.events), when it says.
+    provider: str | None
+    event: str | None
 
     @property
     def answer(self) -> HandshakeReply | Preflight | ResponseSpec | None:
@@ -85,6 +88,13 @@ def decide(delivery: Delivery, rules: BinRules) -> Decision:
         delivery.method, delivery.query_string, delivery.headers, delivery.body, rules.handshakes
     )
     verdict = verification.status_of(delivery, rules.signature_scheme, rules.signature)
+    provider, event = events.classify(
+        delivery.headers,
+        delivery.body,
+        signature_scheme=verdict.scheme,
+        signature_status=verdict.status,
+        handshake=handshake.provider if handshake else None,
+    )
     return Decision(
         signature_scheme=verdict.scheme,
         signature_status=verdict.status,
@@ -95,4 +105,6 @@ def decide(delivery: Delivery, rules: BinRules) -> Decision:
         ),
         preflight=cors.preflight(delivery.method, delivery.headers) if rules.cors else None,
         cors=rules.cors,
+        provider=provider,
+        event=event,
     )

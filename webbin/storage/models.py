@@ -37,6 +37,7 @@ from sqlalchemy import (
     UniqueConstraint,
     event,
     false,
+    func,
     true,
 )
 from sqlalchemy.engine import Engine
@@ -105,8 +106,19 @@ class CapturedRequest(db.Model):
     __tablename__ = "captured_requests"
     __table_args__ = (
         UniqueConstraint("bin_id", "seq"),
-        # Newest-first listing and replay are keyset scans on this index.
-        Index("ix_captured_requests_bin_id_id", "bin_id", "id"),
+        # Newest-first listing and replay are keyset scans on this index. The columns after
+        # the key let searches (webbin.storage.search) test verdict, retry, time and method
+        # in the index, without reading rows (on SQLite a column stored after a large body
+        # is reached through its overflow pages): revision 0009 widened it.
+        Index(
+            "ix_captured_requests_bin_id_id_filters",
+            "bin_id",
+            "id",
+            "signature_status",
+            "duplicate_of",
+            "received_at",
+            "method",
+        ),
         # Finding the first delivery of a retried event.
         Index("ix_captured_requests_bin_id_delivery_key", "bin_id", "delivery_key", "id"),
         # Pruning sums stored body bytes and walks requests oldest first without reading
@@ -148,14 +160,33 @@ class CapturedRequest(db.Model):
     delivery_attempt: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
     # When an import stored it (null: captured live, at ``received_at``). An imported request
     # keeps its original ``received_at`` but gets a new id, so ids grow with this time, not
-    # with ``received_at``; retention's binary search by id reads it. Last column: revision
-    # 0007 added it.
+    # with ``received_at``; retention's binary search by id reads it. Revision 0007 added it.
     imported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Who sent it and the event it reports (webbin.receiver.events), set at capture; the
+    # list shows them and provider:/event: searches seek them (revision 0009 added them).
+    provider: Mapped[str | None] = mapped_column(String(40))
+    event: Mapped[str | None] = mapped_column(String(200))
 
     def header(self, name: str) -> str | None:
         """First value of header ``name`` (case-insensitive), as a provider check would read it."""
         wanted = name.lower()
         return next((v for n, v in self.headers if n.lower() == wanted), None)
+
+
+# Searches by provider and by event (webbin.storage.search) are keyset scans of these, newest
+# first; events compare case-insensitively, hence lower(event).
+Index(
+    "ix_captured_requests_bin_id_provider",
+    CapturedRequest.bin_id,
+    CapturedRequest.provider,
+    CapturedRequest.id,
+)
+Index(
+    "ix_captured_requests_bin_id_event",
+    CapturedRequest.bin_id,
+    func.lower(CapturedRequest.event),
+    CapturedRequest.id,
+)
 
 
 class ResendAttempt(db.Model):

@@ -38,6 +38,8 @@ SUMMARY_COLUMNS = (
     CapturedRequest.duplicate_of,
     CapturedRequest.delivery_attempt,
     CapturedRequest.delivery_key_source,
+    CapturedRequest.provider,
+    CapturedRequest.event,
 )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from functools import partial
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
@@ -12,12 +13,13 @@ from werkzeug.exceptions import BadRequest
 from webbin import ratelimit
 from webbin.live import forwarders
 from webbin.live.broker import get_broker
-from webbin.live.stream import parse_cursor, sock, stream
+from webbin.live.stream import CLOSE_BAD_QUERY, parse_cursor, sock, stream
 from webbin.outbound import resend
 from webbin.receiver import bin_settings as settings
 from webbin.receiver import verification
-from webbin.storage import queries
+from webbin.storage import queries, search
 from webbin.storage.models import Bin, db
+from webbin.storage.search import QueryError
 from webbin.web import diff
 from webbin.web.downloads import raw_download
 from webbin.web.edit import edit_of
@@ -32,6 +34,7 @@ from webbin.web.schemas import (
     body_as,
     invalid_body_response,
 )
+from webbin.web.searching import api_query, close_reason, request_query
 from webbin.web.security import API_DOCS_POLICY
 from webbin.web.serialize import (
     bin_data,
@@ -120,6 +123,12 @@ def list_requests(bin_id: str) -> Response:
     queries.get_bin(bin_id)
     limit = int_arg("limit", current_app.config["PAGE_SIZE"], 1, MAX_LIMIT)
     before = int_arg("before", None, 1)
+    query = api_query()
+    if query is not None:  # a page may then hold fewer than `limit` and still go on
+        page = search.search(bin_id, query, before, limit)
+        return jsonify(
+            requests=[request_summary(row) for row in page.rows], next_before=page.next_before
+        )
     rows = queries.page_of_requests(bin_id, before, limit)
     return jsonify(
         requests=[request_summary(row) for row in rows],
@@ -199,13 +208,20 @@ def list_resends(bin_id: str, request_id: int) -> Response:
 
 @sock.route("/bins/<bin_id>/stream", bp=bp)
 def stream_requests(ws: Any, bin_id: str) -> None:
-    """One JSON summary per request after ``?after=<id>``, then each new one as it lands."""
+    """One JSON summary per request after ``?after=<id>``, then each new one as it lands;
+    with ``?q=``, only the requests that match."""
+    try:
+        query = request_query()
+    except QueryError as error:
+        ws.close(reason=CLOSE_BAD_QUERY, message=close_reason(error))
+        return
     stream(
         ws,
         bin_id,
         parse_cursor(request.args.get("after")),
         "api-summary",
         lambda row: json.dumps(request_summary(row)),
+        keep=None if query is None else partial(search.matching_ids, query),
     )
 
 

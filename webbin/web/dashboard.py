@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -24,14 +25,15 @@ from webbin import ratelimit
 from webbin.capture import endpoint as capture
 from webbin.live import forwarders
 from webbin.live.broker import get_broker
-from webbin.live.stream import parse_cursor, sock, stream
+from webbin.live.stream import CLOSE_BAD_QUERY, parse_cursor, sock, stream
 from webbin.outbound import resend
 from webbin.receiver import bin_settings as settings
 from webbin.receiver import handshakes, senders, testwebhooks, verification
 from webbin.receiver.strict import InvalidInput
-from webbin.storage import queries
+from webbin.storage import queries, search
 from webbin.storage.models import Bin, CapturedRequest, db
-from webbin.web import csrf, diff, edit, replays
+from webbin.storage.search import Query, QueryError
+from webbin.web import csrf, diff, edit, replays, searching
 from webbin.web.bodyview import multipart_part, render_body
 from webbin.web.curl import curl_command
 from webbin.web.downloads import raw_download
@@ -101,21 +103,41 @@ def _query_pairs(query_string: str) -> list[tuple[str, str]]:
     return parse_qsl(query_string, keep_blank_values=True, errors="replace")
 
 
+def _page(bin_id: str, before: int | None, query: Query | None) -> tuple[list[Any], int | None]:
+    """A page of the bin's rows, newest first, older than ``before``, and the cursor for the
+    next one (None: no more); filtered by ``query`` when there is one."""
+    size = current_app.config["PAGE_SIZE"]
+    if query is None:
+        rows = queries.page_of_requests(bin_id, before, size)
+        return rows, rows[-1].id if len(rows) == size else None
+    page = search.search(bin_id, query, before, size)
+    return page.rows, page.next_before
+
+
 @bp.get("/bins/<bin_id>")
-def bin_page(bin_id: str) -> str:
+def bin_page(bin_id: str) -> str | tuple[str, int]:
     bin_ = queries.get_bin(bin_id)
-    rows = queries.page_of_requests(bin_id, None, current_app.config["PAGE_SIZE"])
+    query_error: QueryError | None = None
+    try:
+        query = searching.request_query()
+    except QueryError as error:
+        query, query_error = None, error
+    rows, next_before = _page(bin_id, None, query) if query_error is None else ([], None)
     detail: dict[str, Any] = {}
     wanted = request.args.get("r", type=int)
     if wanted is not None:
         detail = _detail_context(bin_, queries.get_request(bin_id, wanted))
-    return render_template(
+    page = render_template(
         "bin.html",
         bin=bin_,
         capture_url=capture_url(bin_),
         rows=rows,
-        latest_id=rows[0].id if rows else 0,
-        more=len(rows) == current_app.config["PAGE_SIZE"],
+        # Live rows are those after the bin's newest, not after the newest that matched.
+        latest_id=(queries.newest_id(bin_id) or 0) if query else (rows[0].id if rows else 0),
+        next_before=next_before,
+        q=searching.query_text(),
+        query_error=query_error,
+        query_error_text=searching.describe(query_error) if query_error else None,
         total=queries.request_count(bin_id),
         originals=queries.originals(rows),
         **_settings_context(bin_),
@@ -124,20 +146,25 @@ def bin_page(bin_id: str) -> str:
         replays=replays.shown(bin_id),
         **{k: v for k, v in detail.items() if k not in ("bin", "forwarders")},
     )
+    return (page, 400) if query_error else page
 
 
 @bp.get("/bins/<bin_id>/rows")
 def older_rows(bin_id: str) -> str:
     """The next page of older rows (and a new "load older" button if there are more)."""
     bin_ = queries.get_bin(bin_id)
-    before = request.args.get("before", type=int)
-    rows = queries.page_of_requests(bin_id, before, current_app.config["PAGE_SIZE"])
+    try:
+        query = searching.request_query()
+    except QueryError as error:
+        abort(400, description=searching.describe(error))
+    rows, next_before = _page(bin_id, request.args.get("before", type=int), query)
     return render_template(
         "_rows.html",
         bin=bin_,
         rows=rows,
         originals=queries.originals(rows),
-        more=len(rows) == current_app.config["PAGE_SIZE"],
+        next_before=next_before,
+        q=searching.query_text(),
     )
 
 
@@ -472,11 +499,18 @@ def send_test_webhook(bin_id: str) -> Response:
 
 @sock.route("/bins/<bin_id>/live", bp=bp)
 def live_rows(ws: Any, bin_id: str) -> None:
-    """Rendered list rows for the bin page, as hx-ws JSON messages."""
+    """Rendered list rows for the bin page, as hx-ws JSON messages; with ``?q=``, only the
+    rows that match, and after each batch with rows left out ``{"hidden": n, "last": id}``
+    (the page counts them and resumes after ``last``)."""
     bin_ = db.session.get(Bin, bin_id)
     db.session.remove()  # no session may stay open for the life of a socket
     if bin_ is None:
         ws.close(reason=4404, message="no such bin")
+        return
+    try:
+        query = searching.request_query()
+    except QueryError as error:
+        ws.close(reason=CLOSE_BAD_QUERY, message=searching.close_reason(error))
         return
 
     def render(row: Any) -> str:
@@ -487,4 +521,12 @@ def live_rows(ws: Any, bin_id: str) -> None:
         db.session.remove()
         return json.dumps({"id": row.id, "content": html})
 
-    stream(ws, bin_id, parse_cursor(request.args.get("after")), "dashboard-row", render)
+    stream(
+        ws,
+        bin_id,
+        parse_cursor(request.args.get("after")),
+        "dashboard-row",
+        render,
+        keep=None if query is None else partial(search.matching_ids, query),
+        hidden=lambda count, last: json.dumps({"hidden": count, "last": last}),
+    )

@@ -28,6 +28,7 @@ from webbin.web.schemas import (
     ReplayJobDetail,
     ReplayJobList,
     RequestDiff,
+    RequestLabels,
     ResendBody,
     UpdateBin,
 )
@@ -61,6 +62,12 @@ one entry per bad field.
 
 **Paging.** `GET /api/bins/{id}/requests` lists newest first; pass the answer's
 `next_before` as `before` to get the next (older) page, until it is `null`.
+
+**Search.** `GET /api/bins/{id}/requests?q=method:POST provider:stripe -verdict:valid`
+filters the list (and `q` on the live stream filters it too). With a `q` that searches
+headers or bodies, a page may hold fewer requests than `limit` (even none) while
+`next_before` is not `null`: each page scans a bounded number of requests and body bytes.
+Keep paging until `next_before` is `null`.
 
 **Live stream (WebSocket).** `GET /api/bins/{id}/stream?after={rid}` upgrades to a WebSocket
 (OpenAPI has no WebSocket type; see `x-websocket` on that path). The server sends one text
@@ -221,6 +228,7 @@ def _model_schemas() -> dict[str, Schema]:
         (ReplayJobList, "serialization"),
         (ReplayJobDetail, "serialization"),
         (ImportResult, "serialization"),
+        (RequestLabels, "serialization"),
     ]
     _, top = models_json_schema(models, schema_generator=_Generate)
     defs = top["$defs"]
@@ -265,8 +273,9 @@ def _error() -> Schema:
             "message": _string("What went wrong, for people.", examples=["No bin with this id."]),
             "errors": {
                 "type": "array",
-                "description": "Only when a JSON body is invalid: one entry per bad or "
-                "unknown field.",
+                "description": "Only when a JSON body is invalid (one entry per bad or "
+                "unknown field) or the `q` search is malformed (path `q`; the message names "
+                "the term and the character it starts at).",
                 "items": _object(
                     "One invalid field.",
                     {
@@ -313,8 +322,8 @@ def _bin(models: dict[str, Schema]) -> Schema:
 
 
 def _schemas() -> dict[str, Schema]:
-    summary = _request_summary_properties()
     models = _model_schemas()
+    summary = {**_request_summary_properties(), **models.pop("RequestLabels")["properties"]}
     bin_ = _bin(models)
     return {
         "Error": _error(),
@@ -550,6 +559,17 @@ def _json_body(description: str, schema_name: str, required: bool = True) -> Sch
     return {"required": required, "description": description, "content": _json(_ref(schema_name))}
 
 
+SEARCH_DESCRIPTION = (
+    "Only requests matching this search, e.g. `method:POST path:/orders/* -verdict:valid`. "
+    "Terms (AND between them, `OR` between alternatives, `-` negates, parentheses group): "
+    "`method:POST`, `path:/orders/*` (`*` matches anything), `header:Name=value` or "
+    '`header:Name`, `body:"text"`, `json:data.object.status=succeeded`, '
+    "`verdict:valid|stale|invalid|unsigned|unverified`, `provider:stripe`, `event:push`, "
+    "`retry:yes|no`, `since:15m` (s, m, h, d, w), `after:` / `before:` an ISO 8601 time, and "
+    "bare words or quoted phrases, searched for anywhere. Letters A-Z match in either case. "
+    'A malformed query is answered 400 with `errors: [{path: "q", message}]`.'
+)
+
 ERROR_DESCRIPTIONS = {
     "400": "The body is not a JSON object, or a field or query parameter is invalid; for a "
     "body, `errors` lists each bad or unknown field by its path.",
@@ -682,6 +702,7 @@ def _api_paths() -> dict[str, Schema]:
                         "`next_before`.",
                         {"type": "integer", "minimum": 1},
                     ),
+                    _query_param("q", SEARCH_DESCRIPTION, {"type": "string", "maxLength": 1000}),
                 ],
             ),
             "delete": _operation(
@@ -910,9 +931,15 @@ def _api_paths() -> dict[str, Schema]:
             "x-websocket": {
                 "protocol": "websocket",
                 "direction": "server-to-client",
-                "query": {"after": "request id to replay after (default 0: everything)"},
+                "query": {
+                    "after": "request id to replay after (default 0: everything)",
+                    "q": "only requests matching this search",
+                },
                 "message": {"format": "text, one JSON object", "schema": _ref("RequestSummary")},
-                "close_codes": {"4404": "no such bin (or it was deleted)"},
+                "close_codes": {
+                    "4404": "no such bin (or it was deleted)",
+                    "4400": "the `q` search is malformed (the close reason says why)",
+                },
             },
             "get": _operation(
                 "streamRequests",
@@ -935,6 +962,13 @@ def _api_paths() -> dict[str, Schema]:
                         "Replay stored requests with an id greater than this first "
                         "(invalid or negative values count as 0).",
                         {"type": "integer", "minimum": 0, "default": 0},
+                    ),
+                    _query_param(
+                        "q",
+                        "Send only the requests matching this search (the syntax of "
+                        "`listRequests`' `q`). A malformed one closes the socket with code "
+                        "4400, the reason saying what is wrong.",
+                        {"type": "string", "maxLength": 1000},
                     ),
                 ],
             ),

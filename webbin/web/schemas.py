@@ -325,6 +325,23 @@ class DeleteRequests(StrictModel):
     )
 
 
+class RequestLabels(BaseModel):
+    """What a captured request says about its sender: part of every request object the API
+    sends (summaries, details, the live stream), generated into its schema from here."""
+
+    provider: str | None = Field(
+        description="The provider that sent it (github, stripe, shopify, slack, ...), from "
+        "headers only it sends or the signature it carries; null when nothing says.",
+        examples=["stripe"],
+    )
+    event: str | None = Field(
+        max_length=200,
+        description="The event type the delivery names, as sent: X-GitHub-Event, Stripe's "
+        "`type`, X-Shopify-Topic, Slack's `event.type`, ...; null when it names none.",
+        examples=["invoice.paid"],
+    )
+
+
 class InvalidBody(BadRequest):
     """A 400 that carries each field's error, for the API's ``errors`` list."""
 

@@ -63,6 +63,8 @@ def request_summary(row: Any) -> dict[str, Any]:
         "duplicate_of": row.duplicate_of,
         "delivery_attempt": row.delivery_attempt,
         "delivery_key_source": row.delivery_key_source,
+        "provider": row.provider,
+        "event": row.event,
     }
 
 
