@@ -308,7 +308,7 @@ def test_the_outbound_policy_applies_to_every_replayed_request(tmp_path, target,
     ("body", "path", "words"),
     [
         ({"url": "http://127.0.0.1:9/"}, "", '"q"'),
-        ({"q": "method:POST", "url": "http://127.0.0.1:9/"}, "q", "q needs the search feature"),
+        ({"q": "verdict:sideways", "url": "http://127.0.0.1:9/"}, "q", "At character 1"),
         ({"q": "", "ids": [1], "url": "http://127.0.0.1:9/"}, "", "not both"),
         ({"ids": [999999], "url": "http://127.0.0.1:9/"}, "ids[0]", "no request 999999"),
         ({"ids": [], "url": "http://127.0.0.1:9/"}, "ids", "at least 1"),

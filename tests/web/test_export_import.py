@@ -176,10 +176,19 @@ def test_export_selects_by_ids_and_refuses_what_it_cannot_select(server: Server)
     _, chosen, _ = call(server, "GET", f"{api}?ids={ids[3]},{ids[0]}&ids={ids[3]}")
     assert [json.loads(line)["id"] for line in chosen.decode().splitlines()] == [ids[0], ids[3]]
 
+    # A search selects as the list's search box does: only the PURGE, oldest first.
+    _, searched, _ = call(server, "GET", f"{api}?q=method:PURGE")
+    lines = [json.loads(line) for line in searched.decode().splitlines()]
+    assert [line["method"] for line in lines] == ["PURGE"]
+    _, negated, _ = call(server, "GET", f"{api}?q=-method:PURGE")
+    assert [json.loads(line)["id"] for line in negated.decode().splitlines()] == sorted(
+        i for i in ids if i != lines[0]["id"]
+    )
+
     for query, path, words in [
         (f"?ids={theirs}", "ids[0]", f"no request {theirs} in this bin"),
         ("?ids=1,x", "ids", "whole numbers"),
-        ("?q=method:POST", "q", "q needs the search feature"),
+        ("?q=verdict:sideways", "q", "At character 1"),
         (f"?q=&ids={ids[0]}", "", "not both"),
     ]:
         status, error, _ = call(server, "GET", api + query)

@@ -33,7 +33,9 @@ from sqlalchemy import delete, func, insert, select, update
 
 from webbin import ratelimit
 from webbin.outbound import resend
+from webbin.receiver import events
 from webbin.receiver.strict import InvalidInput
+from webbin.storage import search
 from webbin.storage.models import Bin, CapturedRequest, ReplayJob, ReplayOutcome, db, utcnow
 
 RUNNING = "running"
@@ -77,19 +79,37 @@ class Busy(Exception):
 def select_ids(bin_id: str, q: str) -> list[int]:
     """The ids of the bin's requests that the search ``q`` matches, oldest first.
 
-    The one place a query becomes a selection (export and replay both come here). Only the
-    empty query, every request of the bin, is known for now; any other answers
-    :class:`InvalidInput` for ``q``.
+    The one place a query becomes a selection (export and replay both come here): the
+    dashboard's and the API's search (:mod:`webbin.storage.search`), page after bounded page,
+    stopping once more than :data:`MAX_REQUESTS` matched (the caller then refuses). A
+    malformed query answers :class:`InvalidInput` for ``q``, naming where its term starts.
     """
-    if q.strip():
-        raise InvalidInput([{"path": "q", "message": "q needs the search feature"}])
-    return list(
-        db.session.scalars(
-            select(CapturedRequest.id)
-            .where(CapturedRequest.bin_id == bin_id)
-            .order_by(CapturedRequest.id)
+    if not q.strip():
+        return list(
+            db.session.scalars(
+                select(CapturedRequest.id)
+                .where(CapturedRequest.bin_id == bin_id)
+                .order_by(CapturedRequest.id)
+            )
         )
-    )
+    try:
+        query = search.parse(q.strip(), providers=events.PROVIDERS)
+    except search.QueryError as error:
+        message = f"At character {error.start + 1}: {error.message}"
+        raise InvalidInput([{"path": "q", "message": message}]) from None
+    found: list[int] = []
+    before: int | None = None
+    while len(found) <= MAX_REQUESTS:
+        page = search.search(bin_id, query, before, _SEARCH_PAGE)
+        found.extend(row.id for row in page.rows)
+        if page.next_before is None:
+            break
+        before = page.next_before
+    return sorted(found)
+
+
+# Matches read per search call while selecting.
+_SEARCH_PAGE = 500
 
 
 # Ids looked up per query when checking a selection (well under SQLite's variable limit).

@@ -977,9 +977,9 @@ def _api_paths() -> dict[str, Schema]:
 
 
 _SELECTION = (
-    "Which requests: `ids` (those requests of the bin), or `q` (a search of the bin's "
-    "requests; only the empty search, every request, is known for now: any other is "
-    "answered 400), or neither (every request of the bin). Oldest first."
+    "Which requests: `ids` (those requests of the bin), or `q` (a search, the syntax of "
+    "`GET /api/bins/{id}/requests?q=`; a malformed one is answered 400), or neither (every "
+    "request of the bin). Oldest first."
 )
 _HAR_DOCUMENT: Schema = {
     "type": "object",
