@@ -78,6 +78,8 @@ def relays() -> Iterator[Callable[[relay.Transport], RelayBroker]]:
         return made[-1]
 
     yield make
+    for made_relay in made:  # no thread of theirs may reach the network in later tests
+        made_relay.close()
 
 
 def connected(relay_: RelayBroker) -> None:

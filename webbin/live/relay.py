@@ -132,11 +132,23 @@ class RelayBroker:
         self._outbox = threading.Event()
         self._sender: threading.Thread | None = None
         self._send_failing = False
+        self._closed = False
 
     @property
     def connected(self) -> bool:
         """Whether this process hears the others right now (its listener is subscribed)."""
         return self._connected
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop listening and sending and wait for both threads to end (within about a
+        tick): for a process, such as a test run, that outlives the app it built the relay
+        for. Publishing afterwards still wakes this process's own readers."""
+        with self._lock:
+            self._closed = True
+            threads = [t for t in (self._listener, self._sender) if t is not None]
+        self._outbox.set()
+        for thread in threads:
+            thread.join(timeout)
 
     # --- publishing ---------------------------------------------------------------------
 
@@ -151,7 +163,7 @@ class RelayBroker:
                     self._pending[bin_id] = None if newest_id is None else max(known, newest_id)
             elif len(self._pending) < PENDING_BINS:
                 self._pending[bin_id] = newest_id
-            if self._sender is None:
+            if self._sender is None and not self._closed:
                 self._sender = threading.Thread(
                     target=self._send_loop, name="live-relay-sender", daemon=True
                 )
@@ -160,7 +172,7 @@ class RelayBroker:
 
     def _send_loop(self) -> None:
         while True:
-            if not self._outbox.wait(LINGER_SECONDS):
+            if not self._outbox.wait(LINGER_SECONDS) or self._closed:
                 # Idle: close the connection while this thread alone may use it, then end
                 # unless a publish came in meanwhile (its own send opens a new one).
                 try:
@@ -168,7 +180,7 @@ class RelayBroker:
                 except Exception:
                     self._log.debug("closing the live notifier's sender failed", exc_info=True)
                 with self._lock:
-                    if not self._pending:
+                    if not self._pending or self._closed:
                         self._sender = None  # the next publish starts another
                         return
                 continue
@@ -214,7 +226,7 @@ class RelayBroker:
         with self._local.subscribe(bin_id) as signal:
             with self._lock:
                 self._subscribers += 1
-                if self._listener is None:
+                if self._listener is None and not self._closed:
                     self._listener = threading.Thread(
                         target=self._listen_loop, name="live-relay-listener", daemon=True
                     )
@@ -227,12 +239,11 @@ class RelayBroker:
                     if not self._subscribers:
                         self._idle_since = time.monotonic()
 
-    def subscriber_count(self, bin_id: str) -> int:
-        return self._local.subscriber_count(bin_id)
-
     def _should_stop(self) -> bool:
-        """Under the lock: no subscriber for ``LINGER_SECONDS``; the listener then ends."""
-        if self._subscribers or time.monotonic() - self._idle_since < LINGER_SECONDS:
+        """Under the lock: closed, or no subscriber for ``LINGER_SECONDS``; the listener
+        then ends."""
+        idle = not self._subscribers and time.monotonic() - self._idle_since >= LINGER_SECONDS
+        if not (self._closed or idle):
             return False
         self._listener = None
         self._connected = False
