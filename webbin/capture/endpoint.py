@@ -40,7 +40,7 @@ from webbin.outbound import loopguard
 from webbin.proxies import public_base, request_client_address
 from webbin.ratelimit import ConcurrencyCap
 from webbin.receiver import cors
-from webbin.receiver.decide import BinRules, Delivery, decide
+from webbin.receiver.decide import RULE_COLUMNS, BinRules, Delivery, decide
 from webbin.receiver.handshakes import REPLY_HEADERS, HandshakeReply
 from webbin.receiver.responses import SAFETY_HEADERS, ResponseSpec
 from webbin.storage.models import Bin, db, utcnow
@@ -131,16 +131,7 @@ def ingest(bin_row: Any, record: dict[str, Any], rules: BinRules | None = None) 
 
 
 # Built once: constructing SQLAlchemy statements per request cost more than running them.
-_FIND_BIN = select(
-    Bin.id,
-    Bin.signature_scheme,
-    Bin.signature_secrets,
-    Bin.signature_tolerance,
-    Bin.signature_options,
-    Bin.handshake_settings,
-    Bin.response_settings,
-    Bin.cors,
-).where(Bin.capture_token == bindparam("token"))
+_FIND_BIN = select(*RULE_COLUMNS).where(Bin.capture_token == bindparam("token"))
 
 _delayed = ConcurrencyCap(MAX_DELAYED_PER_BIN)
 

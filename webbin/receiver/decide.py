@@ -18,6 +18,7 @@ from webbin.receiver.cors import Preflight
 from webbin.receiver.handshakes import HandshakeReply, HandshakeSettings
 from webbin.receiver.responses import ResponseSettings, ResponseSpec
 from webbin.receiver.signatures.base import Options
+from webbin.storage.models import Bin
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,19 @@ class Delivery:
     body: bytes
     url: str
     received_at: datetime
+
+
+# The bin's columns ``BinRules.from_row`` reads (with its id): capture and import select these.
+RULE_COLUMNS = (
+    Bin.id,
+    Bin.signature_scheme,
+    Bin.signature_secrets,
+    Bin.signature_tolerance,
+    Bin.signature_options,
+    Bin.handshake_settings,
+    Bin.response_settings,
+    Bin.cors,
+)
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from webbin.capture.wire import BodyTooLarge, read_body
 from webbin.capture.writer import write_all
 from webbin.live.broker import get_broker
 from webbin.outbound import replays
-from webbin.receiver.decide import BinRules, Delivery, decide
+from webbin.receiver.decide import RULE_COLUMNS, BinRules, Delivery, decide
 from webbin.receiver.strict import InvalidInput
 from webbin.storage import queries
 from webbin.storage.models import Bin, CapturedRequest, db, utcnow
@@ -171,21 +171,11 @@ def _read(ids: list[int]) -> list[CapturedRequest]:
 
 # --- import -----------------------------------------------------------------------------
 
-_BIN_RULES = (
-    Bin.id,
-    Bin.signature_scheme,
-    Bin.signature_secrets,
-    Bin.signature_tolerance,
-    Bin.signature_options,
-    Bin.handshake_settings,
-    Bin.response_settings,
-)
-
 
 def store(bin_id: str, requests: list[exchange.Imported]) -> list[int]:
     """Store every request in one transaction; their new ids, in order. NotFound when the
     bin is gone."""
-    bin_row = db.session.execute(select(*_BIN_RULES).where(Bin.id == bin_id)).first()
+    bin_row = db.session.execute(select(*RULE_COLUMNS).where(Bin.id == bin_id)).first()
     db.session.close()
     if bin_row is None:
         raise NotFound("No bin with this id.")
