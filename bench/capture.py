@@ -227,7 +227,7 @@ def run_webbin(args: argparse.Namespace, tmp: str, database_url: str | None) -> 
         post_path = made["capture_url"].split(str(port), 1)[1] + "/bench"
         get_path = f"/api/bins/{made['id']}"
         flood(port, post_path, get_path, 2, 4, tmp)  # warm up
-        before = count(port, get_path)
+        before = settled_count(port, get_path)
         result = flood(port, post_path, get_path, args.seconds, args.connections, tmp)
         stored = count(port, get_path) - before
         late = stored - result.ok
@@ -238,6 +238,18 @@ def run_webbin(args: argparse.Namespace, tmp: str, database_url: str | None) -> 
         return result
     finally:
         stop(server)
+
+
+def settled_count(port: int, get_path: str) -> int:
+    """The bin's count once captures still in flight from the warm-up (wrk stops without
+    reading their answers) have been stored: the same figure twice, 200 ms apart."""
+    previous = count(port, get_path)
+    while True:
+        time.sleep(0.2)
+        current = count(port, get_path)
+        if current == previous:
+            return current
+        previous = current
 
 
 def count(port: int, get_path: str) -> int:

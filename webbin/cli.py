@@ -12,6 +12,7 @@ from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 
 from webbin.config import ConfigError
+from webbin.forward import command as forward
 
 
 def _version() -> str:
@@ -65,6 +66,7 @@ def main(argv: list[str] | None = None) -> None:
         "upgrade", help="apply pending migrations and say from which revision to which"
     )
     database_commands.add_parser("current", help="print the database's revision")
+    forward.add_parser(commands)
     args = parser.parse_args(argv)
 
     if args.command is None:
@@ -102,6 +104,8 @@ def run(args: argparse.Namespace) -> None:
         except migrations.SchemaError as exc:
             print(f"webbin: {exc}", file=sys.stderr)
             sys.exit(1)
+    elif args.command == "forward":
+        forward.run(args)
     elif args.command == "prune":
         from webbin import create_app
         from webbin.storage.retention import prune

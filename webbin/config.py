@@ -128,6 +128,11 @@ def _redis_url(value: Any) -> Any:
     return text
 
 
+def is_sqlite(url: str) -> bool:
+    """Whether a (non-empty) database URL names SQLite: one file, so one host."""
+    return url.split(":", 1)[0].split("+", 1)[0] == "sqlite"
+
+
 def _lower(value: Any) -> Any:
     return value.strip().lower() if isinstance(value, str) else value
 
@@ -189,6 +194,11 @@ class Settings(BaseSettings):
         10 * MiB,
         description="Largest captured body (GitHub caps payloads at 25 MB, most send far less).",
     )
+    IMPORT_MAX_BYTES: Bytes = Field(
+        64 * MiB,
+        description="Largest NDJSON or HAR file an import accepts (API or dashboard); beyond: "
+        "413, nothing imported.",
+    )
     PUBLIC_URL: PublicUrl = Field(
         "", description="Base of capture URLs behind a proxy; empty: the URL the page was on."
     )
@@ -210,14 +220,16 @@ class Settings(BaseSettings):
     )
     REDIS_URL: RedisUrl = Field(
         "",
-        description="Redis that carries live notifications between worker processes and "
-        "hosts; empty: PostgreSQL's LISTEN/NOTIFY, or a local notifier beside a SQLite file.",
+        description="Redis shared by every worker and host: live notifications, rate limits "
+        "and viewer caps; empty: LISTEN/NOTIFY or a local notifier, and per-process limits.",
     )
     TRUSTED_PROXIES: Networks = Field(
         (), description="Proxies whose X-Forwarded-For/-Proto/-Host are believed."
     )
     SECRET_KEY: Text = Field(
-        "", description="Session-cookie signing key; generated once into DATA_DIR when empty."
+        "",
+        description="Session-cookie signing key; when empty, generated once into DATA_DIR "
+        "(SQLite) or into the database (PostgreSQL, shared by every host).",
     )
     # --- Hardening (see SECURITY.md) -------------------------------------------------------
     PROFILE: Profile = Field(
@@ -284,6 +296,14 @@ class Settings(BaseSettings):
         True,
         description="Apply pending schema migrations when the app starts (`webbin serve`: "
         "once, before its workers start).",
+    )
+    # --- Running several workers and hosts (docs/deploy.md) -----------------------------
+    REDIS_KEY_PREFIX: Annotated[str, Field(min_length=1), Expect("a non-empty prefix")] = Field(
+        "webbin:", description="Prefix of every Redis key webbin writes (several per Redis)."
+    )
+    METRICS: Flag = Field(False, description="Serve Prometheus metrics at /metrics.")
+    METRICS_TOKEN: Text = Field(
+        "", description="When set, /metrics needs `Authorization: Bearer <token>`."
     )
     # --- `webbin serve` --------------------------------------------------------------------
     HOST: Annotated[str, Field(min_length=1), Expect("an address or host name to bind")] = Field(
@@ -394,11 +414,18 @@ def load(app: Flask, overrides: dict[str, Any] | None) -> None:
     app.config["SQLALCHEMY_DATABASE_URI"] = app.config["DATABASE_URL"]
     # Error messages and logs never carry SQL parameters (captured bodies, tokens, secrets).
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {}).setdefault("hide_parameters", True)
-    if not settings.SECRET_KEY:
-        app.config["SECRET_KEY"] = _persistent_secret(data_dir / "secret_key")
+    # A server database may be shared by several hosts, so its secret is kept in it (see
+    # webbin.storage.instance); a SQLite file has one host, and its secret sits beside it.
+    if not settings.SECRET_KEY and is_sqlite(app.config["DATABASE_URL"]):
+        app.config["SECRET_KEY"] = _persistent_secret(secret_path(app))
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["TRUSTED_PROXY_NETWORKS"] = list(settings.TRUSTED_PROXIES)
+
+
+def secret_path(app: Flask) -> Path:
+    """Where a generated session key is kept on this host."""
+    return Path(app.config["DATA_DIR"]) / "secret_key"
 
 
 def _persistent_secret(path: Path) -> str:

@@ -114,7 +114,7 @@ def test_copy_gives_the_body_exactly_as_received(page: Page, server: Server):
     expect(page.locator("#toast")).to_have_text("Copied the body exactly as received")
     # The second choice copies what the page shows: the JSON re-indented.
     pretty = copied_by(page, body.get_by_role("button", name="Copy pretty").click)
-    assert pretty == page.locator("#detail .body-view pre.code").text_content()
+    assert pretty == page.locator("#detail .body-view .body-pretty pre.code").text_content()
     assert pretty != copied and '\n  "n": 1.10' in pretty
 
 

@@ -40,7 +40,7 @@ from webbin.storage import migrations
 from webbin.storage.models import db
 
 FIXTURES = Path(__file__).parent / "fixtures"
-HEAD = "0003"
+HEAD = "0009"
 
 
 @pytest.fixture(params=DATABASES)
@@ -138,7 +138,17 @@ def _postgresql_schema(conn) -> dict:
 
 def drop_everything(engine: Engine) -> None:
     with engine.begin() as conn:
-        for table in ("resend_attempts", "captured_requests", "bins", "alembic_version"):
+        for table in (
+            "replay_outcomes",
+            "replay_jobs",
+            "forward_jobs",
+            "forwarders",
+            "instance_secrets",
+            "resend_attempts",
+            "captured_requests",
+            "bins",
+            "alembic_version",
+        ):
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
 
 
@@ -185,7 +195,9 @@ def test_migrated_schema_is_what_the_models_describe(tmp_path, database_url, eng
 
 
 def test_migrate_on_start_off_leaves_the_database_alone(tmp_path, database_url, engine):
-    create_app(config(tmp_path, database_url, MIGRATE_ON_START=False))
+    # With a key of its own: without one, a PostgreSQL app reads the shared key from the
+    # (migrated) database (tests/ops/test_secret.py).
+    create_app(config(tmp_path, database_url, MIGRATE_ON_START=False, SECRET_KEY="k" * 32))
     assert inspect(engine).get_table_names() == []
 
 
@@ -354,6 +366,23 @@ def test_a_0_1_0_database_upgrades_on_start_with_nothing_lost(tmp_path, database
     # 0003's new column, backfilled with each bin's real count (id 6 was deleted).
     counts = {row["id"]: row.pop("request_count") for row in after["bins"]}
     assert counts == {"bin-plain": "1", "bin-set": str(len(BODIES))}
+    # 0004's new columns: webbin made these attempts itself, none went to a provider.
+    added = {
+        (r.pop("forwarder"), r.pop("reply"), r.pop("replied")) for r in after["resend_attempts"]
+    }
+    assert added in ({(None, "0", "0")}, {(None, "false", "false")})
+    # 0006's columns of what a resend sent: unknown (null) for attempts made before it.
+    sent_columns = ("sent_method", "sent_headers", "sent_body", "sent_edited", "sent_resigned")
+    for row in after["resend_attempts"]:
+        assert [row.pop(column) for column in sent_columns] == [None] * len(sent_columns)
+    # 0007's new column: every request there was captured live, none imported.
+    assert {row.pop("imported_at") for row in after["captured_requests"]} == {None}
+    # 0008's new column: CORS on for the bins that were there too.
+    cors = {row["id"]: row.pop("cors") in ("1", "true") for row in after["bins"]}
+    assert cors == {"bin-plain": True, "bin-set": True}
+    # 0009's new columns: NULL for requests captured before them.
+    for row in after["captured_requests"]:
+        assert (row.pop("provider"), row.pop("event")) == (None, None)
     assert after == before  # every value, byte for byte
     client = app.test_client()
     bin_ = client.get(f"/api/bins/{BIN}").get_json()
@@ -371,6 +400,7 @@ def test_a_0_1_0_database_upgrades_on_start_with_nothing_lost(tmp_path, database
     assert bin_["handshakes"]["enabled"] == ["slack", "zoom"]
     assert bin_["handshakes"]["zoom_secret_set"] is True
     assert bin_["response"] == SETTINGS["response_settings"]
+    assert bin_["cors"] is True
 
     listed = client.get(f"/api/bins/{BIN}/requests").get_json()["requests"]
     assert [r["id"] for r in listed] == [5, 4, 3, 2]

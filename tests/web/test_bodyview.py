@@ -567,3 +567,77 @@ def test_script_payload_stays_literal_data_everywhere() -> None:
             strings += [part.name, part.filename, part.text, *(v for h in part.headers for v in h)]
         assert all(type(s) is str for s in strings if s is not None)  # no Markup, no HTML
         assert not any("&lt;" in s for s in strings if s)
+
+
+# --- raw views and folding JSON ----------------------------------------------
+
+
+def tree_text(view: BodyView) -> str:
+    """What the folding view's element holds as text: its lines, one break between each."""
+    assert view.tree is not None
+    return "".join(
+        "".join(text for _, text in line.tokens) + ("\n" if line.newline else "")
+        for line in view.tree
+    )
+
+
+def test_reformatted_views_carry_the_body_as_received():
+    form = b"a=J%C3%B6rg+M&b=&c"
+    assert render_body(form, FORM).raw == form.decode()
+    compact = b'{"n":1.10,"n":2}'
+    view = render_body(compact, "application/json")
+    assert view.raw == compact.decode() and joined(view) != view.raw
+    text_parts = multipart(b'Content-Disposition: form-data; name="t"\r\n\r\nhello')
+    assert render_body(text_parts, "multipart/form-data; boundary=XyZ").raw == text_parts.decode()
+    # Bytes that are not text have no raw text view; plain text needs none.
+    binary_parts = multipart(*upload())
+    assert render_body(binary_parts, "multipart/form-data; boundary=XyZ").raw is None
+    assert render_body(b"just text", "text/plain").raw is None
+
+
+def test_a_long_raw_view_is_cut_and_says_so():
+    body = json.dumps({"s": "x" * (TEXT_CAP + 10)}).encode()
+    view = render_body(body, "application/json")
+    assert view.raw_truncated and len(view.raw) == TEXT_CAP
+
+
+def test_short_json_does_not_fold_and_long_json_folds_to_the_same_text():
+    assert render_body(b'{"a": [1, 2]}', "application/json").tree is None
+    data = {"items": [{"id": i, "tags": ["a", "b"], "meta": {}} for i in range(10)]}
+    view = render_body(json.dumps(data).encode(), "application/json")
+    assert tree_text(view) == joined(view) == json.dumps(data, indent=2)
+    kinds = [line.kind for line in view.tree]
+    assert kinds.count("open") == kinds.count("close") == 1 + 1 + 10 + 10
+    first = next(line for line in view.tree if line.kind == "open")
+    assert first.closed == " … }  (1 key)"
+    items = [line for line in view.tree if line.kind == "open"][1]
+    assert items.closed == " … ]  (10 items)"
+    assert [line.closed for line in view.tree if line.kind == "open"][2] == " … },  (3 keys)"
+
+
+def test_folds_are_capped_in_depth_and_number_and_stay_balanced():
+    from webbin.web.bodyview import TREE_MAX_DEPTH, TREE_MAX_NODES
+
+    deep = b"[" * 200 + b"1" + b"]" * 200  # json.loads refuses much deeper
+    view = render_body(deep, "application/json")
+    depth = deepest = 0
+    for line in view.tree:
+        depth += {"open": 1, "close": -1}.get(line.kind, 0)
+        assert depth >= 0
+        deepest = max(deepest, depth)
+    assert depth == 0 and deepest == TREE_MAX_DEPTH
+    assert tree_text(view) == joined(view)
+    many = json.dumps([[i] for i in range(TREE_MAX_NODES * 2)]).encode()
+    view = render_body(many, "application/json")
+    assert [line.kind for line in view.tree].count("open") == TREE_MAX_NODES
+
+
+def test_json_cut_by_the_cap_still_folds_balanced_and_fast():
+    huge = json.dumps([{"k": [i, {"v": "x" * 20}]} for i in range(40_000)]).encode()
+    started = time.monotonic()
+    view = render_body(huge, "application/json")
+    assert view.truncated and view.tree is not None
+    kinds = [line.kind for line in view.tree]
+    assert kinds.count("open") == kinds.count("close")
+    assert tree_text(view) == joined(view)
+    assert time.monotonic() - started < 5

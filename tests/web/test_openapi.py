@@ -38,8 +38,10 @@ AUTOMATIC_METHODS = {"HEAD", "OPTIONS"}
 PARAMETER_NAMES = {
     "bin_id": "id",
     "request_id": "rid",
+    "other_id": "other",
     "token": "capture_token",
     "sub_path": "path",
+    "job_id": "job",
 }
 DOC_URI = "urn:webbin:openapi"
 
@@ -272,6 +274,9 @@ def test_round_trip_matches_the_document(api_client, contract, target_url):
     assert ["Content-Type", "application/json"] in detail["headers"]
     assert base64.b64decode(detail["body_base64"]) == b'{"a":1}'
     assert detail["body_text"] == '{"a":1}'
+    changed = check(c.get(f"{api}/requests/{first}/diff/{second}"))
+    assert (changed["body"]["kind"], changed["request_line"][0]["field"]) == ("binary", "method")
+    assert check(c.get(f"{api}/requests/{first}/diff/{first}"))["body"]["kind"] == "identical"
     binary = check(c.get(f"{api}/requests/{second}"))
     assert (binary["path"], binary["query_string"]) == ("/github/push", "x=1")
     assert binary["body_text"] is None
@@ -284,6 +289,9 @@ def test_round_trip_matches_the_document(api_client, contract, target_url):
     assert check(c.get(f"{api}/requests/{first}/resends")) == {"resends": []}
     sent = check(c.post(f"{api}/requests/{first}/resend", json={"url": target_url + "{path}"}))
     assert (sent["status"], sent["body_text"], sent["error"]) == (202, '{"received": true}', None)
+    assert sent["sent"]["body_text"] == '{"a":1}' and not sent["sent"]["edited"]
+    edited = {"url": target_url, "method": "PUT", "headers": [["X-A", "1"]], "body_text": "x"}
+    assert check(c.post(f"{api}/requests/{first}/resend", json=edited))["sent"]["edited"]
     invalid = c.post(f"{api}/requests/{first}/resend", json={"url": "ftp://nowhere/"})
     assert invalid.status_code == 400 and "http" in check(invalid)["message"]  # not recorded
     closed = "http://127.0.0.1:9/"  # the discard port: nothing listens, the connect is refused
@@ -291,7 +299,7 @@ def test_round_trip_matches_the_document(api_client, contract, target_url):
     assert failed["status"] is None
     assert failed["error"]
     resends = check(c.get(f"{api}/requests/{first}/resends"))["resends"]
-    assert [r["id"] for r in resends] == [failed["id"], sent["id"]]
+    assert [r["id"] for r in resends][::2] == [failed["id"], sent["id"]]
 
     assert check(c.get(api))["resend_url"] == closed  # remembered: it went out
     patched = check(c.patch(api, json={"name": None, "resend_url": ""}))
@@ -327,6 +335,20 @@ def test_round_trip_matches_the_document(api_client, contract, target_url):
         ("delete", "/api/bins/{id}/requests/99999", {}, 404),
         ("get", "/api/bins/{id}/requests/99999/raw", {}, 404),
         ("get", "/api/bins/{id}/requests/99999/resends", {}, 404),
+        ("get", "/api/bins/{id}/requests/{rid}/diff/99999", {}, 404),
+        ("get", "/api/bins/nope/requests/{rid}/diff/{rid}", {}, 404),
+        (
+            "post",
+            "/api/bins/{id}/requests/{rid}/resend",
+            {"json": {"headers": [["a b", "c"]]}},
+            400,
+        ),
+        (
+            "post",
+            "/api/bins/{id}/requests/{rid}/resend",
+            {"json": {"url": "http://x/", "resign": True}},
+            400,
+        ),
         ("post", "/api/bins/{id}/requests/99999/resend", {"json": {"url": "http://x/"}}, 404),
         ("post", "/api/bins/{id}/requests/{rid}/resend", {"json": {}}, 400),
         ("post", "/api/bins/{id}/requests/{rid}/resend", {}, 400),
@@ -430,7 +452,14 @@ def test_patch_body_describes_every_nested_setting(document):
 def test_other_bodies_are_closed_too(document):
     assert nested_properties(document, request_body(document, "/api/bins", "post")) == {"name"}
     resend = request_body(document, "/api/bins/{id}/requests/{rid}/resend", "post")
-    assert nested_properties(document, resend) == {"url"}
+    assert nested_properties(document, resend) == {
+        "url",
+        "method",
+        "headers",
+        "body_text",
+        "body_base64",
+        "resign",
+    }
 
 
 def test_bin_describes_its_settings_as_shown(document):

@@ -34,10 +34,12 @@ from webbin.capture.wire import (
     read_body,
 )
 from webbin.capture.writer import Stored, Writer
+from webbin.live import forwarders
 from webbin.live.broker import get_broker
 from webbin.outbound import loopguard
 from webbin.proxies import public_base, request_client_address
 from webbin.ratelimit import ConcurrencyCap
+from webbin.receiver import cors
 from webbin.receiver.decide import BinRules, Delivery, decide
 from webbin.receiver.handshakes import REPLY_HEADERS, HandshakeReply
 from webbin.receiver.responses import SAFETY_HEADERS, ResponseSpec
@@ -137,15 +139,22 @@ _FIND_BIN = select(
     Bin.signature_options,
     Bin.handshake_settings,
     Bin.response_settings,
+    Bin.cors,
 ).where(Bin.capture_token == bindparam("token"))
 
 _delayed = ConcurrencyCap(MAX_DELAYED_PER_BIN)
 
 
 def answer_response(stored: Stored) -> Response:
-    """What the sender gets back: a handshake reply, the bin's custom response, or 200."""
+    """What the sender gets back: a handshake reply, the answer to a CORS preflight, the
+    bin's custom response, or 200; with CORS headers when the bin has CORS on."""
     answer = stored.decision.answer
-    if isinstance(answer, HandshakeReply):
+    if isinstance(answer, cors.Preflight):
+        response = Response(status=answer.status)
+        del response.headers["Content-Type"]  # 204: no body to type
+        for name, value in answer.headers:
+            response.headers[name] = value
+    elif isinstance(answer, HandshakeReply):
         response = Response(answer.body, status=answer.status, content_type=answer.content_type)
         for name, value in REPLY_HEADERS:
             response.headers[name] = value
@@ -169,9 +178,22 @@ def answer_response(stored: Stored) -> Response:
                 f"this bin already holds {MAX_DELAYED_PER_BIN} delayed responses"
             )
     else:
-        response = jsonify(ok=True, id=stored.request_id, seq=stored.seq)
+        # What ``jsonify`` would write (sorted keys, compact), without its provider's cost.
+        response = Response(
+            f'{{"id":{stored.request_id},"ok":true,"seq":{stored.seq}}}\n',
+            content_type="application/json",
+        )
     for name, value in SAFETY_HEADERS:
         response.headers[name] = value
+    return with_cors(response, stored.decision.cors)
+
+
+def with_cors(response: Response, enabled: bool) -> Response:
+    """``response`` readable by any web page when ``enabled``; CORS headers of a custom
+    response (a bin testing a stricter policy) are kept."""
+    if enabled:
+        for name, value in cors.ANSWER_HEADERS:
+            response.headers.setdefault(name, value)
     return response
 
 
@@ -210,7 +232,7 @@ def capture(token: str, **_: str) -> Response:
             "nothing was stored.",
         )
         response.headers["Connection"] = "close"
-        return response
+        return with_cors(response, known.rules.cors)  # a page can tell why
 
     path, query = raw_target(request.environ)
     prefix = CAPTURE_PREFIX + token
@@ -227,13 +249,49 @@ def capture(token: str, **_: str) -> Response:
     try:
         stored = ingest(known.row, record, known.rules)
     except SQLAlchemyError:
-        return _unavailable()
+        return with_cors(_unavailable(), known.rules.cors)  # a page may retry too
     if stored is None:  # deleted since it was cached or while the request was read
         cache.evict(token)
         return _error(404, "not_found", "No bin has this capture URL.")
     if stored.bin_row is not known.row:  # its settings changed since it was cached
         cache.put(token, CachedBin.of(stored.bin_row))
-    return answer_response(stored)
+    forwarded = forwarded_answer(stored)
+    return forwarded if forwarded is not None else answer_response(stored)
+
+
+def forwarded_answer(stored: Stored) -> Response | None:
+    """The developer's local app's answer, when a forwarder on the bin runs ``--reply`` and
+    reports that answer within its timeout; None for the bin's usual answer.
+
+    The capture is committed (and announced) before this waits, and the wait holds no
+    database connection: like a delayed custom response it only holds the sender's
+    connection and a greenlet, so it shares their per-bin cap. Handshakes webbin answers
+    itself are never passed on.
+    """
+    if isinstance(stored.decision.answer, HandshakeReply):
+        return None
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    try:
+        timeout = forwarders.reply_timeout(app, stored.bin_id)
+        if not timeout or not _delayed.enter(stored.bin_id):
+            return None
+        try:
+            found = forwarders.wait_for_reply(app, stored.bin_id, stored.request_id, timeout)
+        finally:
+            _delayed.leave(stored.bin_id)
+        if found is None or found.status < 200:
+            return None
+        response = Response(found.response_body, status=found.status)
+        del response.headers["Content-Type"]  # only the local app's own, if it sent one
+        for name, value in forwarders.passed_back(found.response_headers):
+            response.headers.add(name, value)
+        for name, value in SAFETY_HEADERS:
+            response.headers[name] = value
+        forwarders.mark_replied(found.id, stored.request_id, found.status)
+    except SQLAlchemyError:  # the capture is stored: answer it the usual way
+        current_app.logger.exception("could not pass a forwarder's answer on")
+        return None
+    return response
 
 
 def _unavailable() -> Response:

@@ -28,7 +28,7 @@ What a batch keeps from one-transaction-per-capture:
 * Retry marks see earlier captures of the same batch: a repeat of a delivery earlier in the
   batch continues that delivery's chain (its id is fetched by inserting the rows before it
   first); only the first of a key in a batch looks in the table.
-* A setting changed since ``decide`` read it (signature, handshake or custom response; the
+* A setting changed since ``decide`` read it (signature, handshake, custom response or CORS; the
   capture may have been decided from a cached bin, see :mod:`webbin.capture.bincache`) is
   seen under the bin's lock, where the bump returns them all, and the capture is decided
   again from them (see ``tests/capture/test_settings_race.py`` and
@@ -164,6 +164,25 @@ class Writer:
                 job.done.set()
 
 
+def write_all(
+    engine: Engine, bin_row: Any, items: list[tuple[Delivery, dict[str, Any], Decision]]
+) -> list[Stored]:
+    """Store several requests into one bin in one transaction of their own: all of them, or
+    (the transaction failed: the error is raised) none. An import uses it.
+
+    Sequence numbers, the bin's count, ids in order and retry marks come out exactly as for
+    the same requests captured in one batch. Returns what was stored, in order; empty when
+    the bin is gone. No viewer is told: the caller publishes once, afterwards.
+    """
+    batch = [_Job(bin_row, delivery, record, decision) for delivery, record, decision in items]
+    conn = engine.connect()
+    try:
+        off_hub(lambda: _write_batch(conn, batch))
+    finally:
+        conn.close()
+    return [job.stored for job in batch if job.stored is not None]
+
+
 def off_hub(work: Callable[[], T]) -> T:
     """Run ``work`` where it cannot stall other greenlets: in a real thread of gevent's hub
     threadpool when gevent has patched threading (the caller's greenlet waits
@@ -202,6 +221,8 @@ def _write_batch(conn: Connection, batch: list[_Job]) -> None:
                     "signature_status": decision.signature_status,
                     "handshake": decision.handshake.provider if decision.handshake else None,
                     "response_status": decision.answer_status,
+                    "provider": decision.provider,
+                    "event": decision.event,
                     **_retry_columns(conn, inserts, chains, bin_id, job, decision.delivery_key),
                 }
                 inserts.add(job, row)
@@ -324,6 +345,7 @@ def _settings(row: Any) -> tuple[Any, ...]:
         row.signature_options,
         row.handshake_settings,
         row.response_settings,
+        row.cors,
     )
 
 
@@ -346,6 +368,7 @@ _BUMP_SEQ = (
         Bin.signature_options,
         Bin.handshake_settings,
         Bin.response_settings,
+        Bin.cors,
     )
 )
 # Ids come back in the order of the rows, so each capture learns its own.

@@ -20,6 +20,8 @@ from typing import Protocol
 
 from flask import Flask
 
+from webbin import metrics
+
 
 class Subscription(Protocol):
     def wait(self, timeout: float) -> bool:
@@ -84,6 +86,7 @@ class InProcessBroker:
         self._subscribers: dict[str, set[_Signal]] = defaultdict(set)
 
     def publish(self, bin_id: str, newest_id: int | None = None) -> None:
+        metrics.broker_published.inc()
         with self._lock:
             signals = list(self._subscribers.get(bin_id, ()))
         for signal in signals:

@@ -89,7 +89,8 @@ class Feed:
         # Per format: the id after which every row's frame of that format is in the backlog
         # (a format first asked for mid-way has frames only from then on).
         self._since: dict[str, int] = {}
-        self._entries: list[tuple[int, dict[str, bytes]]] = []
+        # (id, frame per format, the summary row: viewers with a filter test it).
+        self._entries: list[tuple[int, dict[str, bytes], Any]] = []
         self._base = 0
         self._head: int | None = None  # None until the reader has looked
         self._viewers: set[Viewer] = set()
@@ -116,9 +117,10 @@ class Feed:
         with self._lock:
             return len(self._viewers)
 
-    def after(self, fmt: str, cursor: int) -> list[tuple[int, bytes]] | Behind | str:
-        """What a viewer of ``fmt`` at ``cursor`` should do next: send these (id, frame)
-        pairs (none: wait to be woken), catch up from the database, or close (GONE/FAILED)."""
+    def after(self, fmt: str, cursor: int) -> list[tuple[int, bytes, Any]] | Behind | str:
+        """What a viewer of ``fmt`` at ``cursor`` should do next: send these (id, frame,
+        row) entries (none: wait to be woken), catch up from the database, or close
+        (GONE/FAILED)."""
         with self._lock:
             if self._state is not None:
                 return self._state
@@ -128,7 +130,7 @@ class Feed:
             if cursor < base:
                 return Behind(base)
             start = bisect.bisect_right(self._entries, cursor, key=lambda entry: entry[0])
-            return [(row_id, frames[fmt]) for row_id, frames in self._entries[start:]]
+            return [(row_id, frames[fmt], row) for row_id, frames, row in self._entries[start:]]
 
     # --- the reader ---------------------------------------------------------------------
 
@@ -189,7 +191,7 @@ class Feed:
             with self._lock:
                 formats = dict(self._formats)
             entries = [
-                (row.id, {fmt: frame(render(row)) for fmt, render in formats.items()})
+                (row.id, {fmt: frame(render(row)) for fmt, render in formats.items()}, row)
                 for row in rows
             ]
             head = rows[-1].id

@@ -28,6 +28,8 @@ sock = Sock()
 CLOSE_NOT_FOUND = 4404
 # The reader failed (logged): the client reconnects and resumes from its cursor.
 CLOSE_INTERNAL_ERROR = 1011
+# The stream's ``q`` is malformed (the reason says why); reconnecting would not help.
+CLOSE_BAD_QUERY = 4400
 
 
 def init_app(app: Flask) -> None:
@@ -107,13 +109,39 @@ class _Viewer:
         self._ws.sock.sendall(data)
 
 
-def stream(ws: Any, bin_id: str, cursor: int, fmt: str, render: Callable[[Any], str]) -> None:
+# Of a batch of summary rows, the ids a filtered viewer is sent (webbin.storage.search).
+Keep = Callable[[list[Any]], set[int]]
+# The message telling a filtered viewer how many rows of a batch it was not sent, and the
+# id of the batch's last row (its new cursor): (hidden, last id) -> text.
+Hidden = Callable[[int, int], str]
+
+
+def stream(
+    ws: Any,
+    bin_id: str,
+    cursor: int,
+    fmt: str,
+    render: Callable[[Any], str],
+    keep: Keep | None = None,
+    hidden: Hidden | None = None,
+) -> None:
     """Send ``render(row)`` for every row after ``cursor``, now and as they arrive.
 
     ``fmt`` names the rendering: the bin's feed renders each new row once per format, with
     the renderer of the format's first viewer, so ``render`` must depend only on the row.
+    With ``keep`` (a viewer's filter), only the rows it keeps are sent; when ``hidden`` is
+    given, each batch with rows left out is followed by its message.
     """
     viewer = _Viewer(ws)
+
+    def kept(rows: list[Any]) -> set[int] | None:
+        """The ids of ``rows`` to send; None for all of them."""
+        return keep(rows) if keep is not None and rows else None
+
+    def left_out(rows: list[Any], sent: set[int] | None) -> None:
+        if sent is not None and hidden is not None and len(sent) < len(rows):
+            viewer.send(frame(hidden(len(rows) - len(sent), rows[-1].id)))
+
     feeds = get_feeds(current_app)
     with feeds.watch(bin_id, fmt, render, viewer, request.url_root) as followed:
         try:
@@ -138,16 +166,24 @@ def stream(ws: Any, bin_id: str, cursor: int, fmt: str, render: Callable[[Any], 
                     if rows is None:
                         ws.close(reason=CLOSE_NOT_FOUND, message="no such bin")
                         return
+                    sent = kept(rows)
                     for row in rows:
-                        viewer.send(frame(render(row)))
+                        if sent is None or row.id in sent:
+                            viewer.send(frame(render(row)))
                         cursor = row.id
+                    left_out(rows, sent)
                     if len(rows) < BATCH:
                         cursor = max(cursor, todo.base)
                     continue
                 if not todo:
                     viewer.wait()
-                for row_id, data in todo:
-                    viewer.send(data)
+                    continue
+                arrived = [row for _, _, row in todo]
+                sent = kept(arrived)
+                for row_id, data, _row in todo:
+                    if sent is None or row_id in sent:
+                        viewer.send(data)
                     cursor = row_id
+                left_out(arrived, sent)
         except (ConnectionClosed, OSError):
             return

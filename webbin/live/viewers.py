@@ -2,8 +2,9 @@
 
 Every live stream holds a greenlet and a socket (its bin's feed does the database reads), so a
 bin takes at most
-``MAX_VIEWERS_PER_BIN`` open streams per worker process; the next one is refused with 429
-before the WebSocket handshake. Viewers have nothing to say to webbin: a message larger than
+``MAX_VIEWERS_PER_BIN`` open streams per worker process, or across every worker and host with
+``REDIS_URL`` (:class:`webbin.ratelimit.SharedCap`); the next one is refused with 429 before
+the WebSocket handshake. Viewers have nothing to say to webbin: a message larger than
 ``WS_MAX_MESSAGE_BYTES`` closes the socket (1009), and messages nobody reads are dropped once
 a few are queued, instead of piling up in memory.
 """
@@ -16,7 +17,8 @@ from typing import Any
 from flask import Flask, current_app, g, request
 from sqlalchemy import select
 
-from webbin.ratelimit import ConcurrencyCap, client_key, limiters, too_many
+from webbin import metrics
+from webbin.ratelimit import SharedCap, client_key, limiters, shared_store, too_many
 from webbin.storage.models import Bin, db
 
 # Unread incoming messages kept per socket; webbin's handlers never read any.
@@ -99,21 +101,27 @@ def _before_request() -> Any:
         # The stream closes with 4404 after the handshake; count it as the probe it is.
         limiters().probe.take(client_key())
         return None
-    count: ConcurrencyCap = current_app.extensions["webbin.viewers"]
-    limit = count.limit
-    if not count.enter(bin_id):
-        return too_many(1, f"This bin already has {limit} live viewers; close one first.")
-    g.webbin_viewing = bin_id
+    count: SharedCap = current_app.extensions["webbin.viewers"]
+    ticket = count.enter(bin_id)
+    if ticket is None:
+        return too_many(
+            1, f"This bin already has {count.limit} live viewers; close one first.", "viewers"
+        )
+    g.webbin_viewing = ticket
+    metrics.live_viewers.inc()
     return None
 
 
 def _teardown(_error: BaseException | None) -> None:
-    bin_id = g.pop("webbin_viewing", None)
-    if bin_id is not None:
-        current_app.extensions["webbin.viewers"].leave(bin_id)
+    ticket = g.pop("webbin_viewing", None)
+    if ticket is not None:
+        current_app.extensions["webbin.viewers"].leave(ticket)
+        metrics.live_viewers.dec()
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["webbin.viewers"] = ConcurrencyCap(int(app.config["MAX_VIEWERS_PER_BIN"]))
+    app.extensions["webbin.viewers"] = SharedCap(
+        "viewers", int(app.config["MAX_VIEWERS_PER_BIN"]), shared_store(app)
+    )
     app.before_request(_before_request)
     app.teardown_request(_teardown)

@@ -16,6 +16,8 @@ import hmac
 from flask import Flask, Response, current_app, jsonify, request
 
 HEADER = "X-Webbin-Resend"
+# Where WSGI servers put it: checked before anything else, on every capture.
+_ENVIRON_KEY = "HTTP_" + HEADER.upper().replace("-", "_")
 
 
 def mark(capture_token: str, app: Flask | None = None) -> str:
@@ -32,7 +34,7 @@ def marks_on_request() -> set[str]:
 
 def refusal(capture_token: str) -> Response | None:
     """508 when this request is a resend coming back to the bin it left from, else None."""
-    if HEADER not in request.headers or mark(capture_token) not in marks_on_request():
+    if _ENVIRON_KEY not in request.environ or mark(capture_token) not in marks_on_request():
         return None
     response = jsonify(
         error="loop_detected",

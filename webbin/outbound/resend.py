@@ -2,8 +2,10 @@
 
 The request goes out as it came in: same method, same headers in the same order (less the
 hop-by-hop ones, ``Host`` and ``Content-Length``, which belong to the new connection), and
-the exact body bytes. :mod:`webbin.outbound.client` does the sending; this module decides
-what is sent and records every attempt under its request.
+the exact body bytes, unless the user edited it (an :class:`Edit`: another method, headers
+or body, and optionally re-signed for the bin's scheme by :mod:`webbin.receiver.signing`).
+:mod:`webbin.outbound.client` does the sending; this module decides what is sent and records
+every attempt under its request, with the request as it went out.
 
 A resend may wait up to ``RESEND_TOTAL_TIMEOUT`` on the target, so it never holds a database
 connection while it does: :func:`prepare` copies what the send needs into plain data (and
@@ -14,16 +16,21 @@ short transaction of its own.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from flask import current_app
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from webbin import metrics
 from webbin.outbound import client as outbound
 from webbin.outbound import loopguard
 from webbin.outbound import policy as profiles
+from webbin.receiver import signing, verification
+from webbin.receiver.signatures.base import SignedRequest
 from webbin.storage.models import Bin, CapturedRequest, ResendAttempt, db, utcnow
 
 # Longest URL a user may type (placeholders unexpanded); the bin stores it as its default.
@@ -47,7 +54,9 @@ _NOT_FORWARDED = frozenset(
 )
 
 
-def forwarded_headers(headers: list[list[str]]) -> list[tuple[str, str]]:
+def forwarded_headers(
+    headers: list[list[str]] | list[tuple[str, str]] | tuple[tuple[str, str], ...],
+) -> list[tuple[str, str]]:
     """The captured headers a resend carries, in order, repeats kept."""
     named_by_connection = {
         token.strip().lower()
@@ -81,6 +90,25 @@ class InvalidTarget(ValueError):
     """The resend URL cannot be sent to at all; the message says why, for the user."""
 
 
+class InvalidEdit(ValueError):
+    """An edit that cannot be sent (a body over the limit, a re-sign that is impossible);
+    ``path`` names the field at fault, as the API's ``errors`` list does."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+@dataclass(frozen=True)
+class Edit:
+    """What the user changed before resending; a field left None is sent as captured."""
+
+    method: str | None = None
+    headers: tuple[tuple[str, str], ...] | None = None  # in order, repeats kept
+    body: bytes | None = None
+    resign: bool = False  # recompute the signature for the bin's scheme and secret
+
+
 @dataclass(frozen=True)
 class Outgoing:
     """Everything one resend needs, copied out of the database so none is held while sending."""
@@ -92,10 +120,15 @@ class Outgoing:
     method: str
     headers: tuple[tuple[str, str], ...]  # loop mark included
     body: bytes
+    edited: bool = False  # the user changed the method, headers or body
+    resigned: str | None = None  # the scheme that re-signed it
 
 
-def prepare(captured: CapturedRequest, bin_: Bin, template: str) -> Outgoing:
-    """Read what resending ``captured`` to ``template`` needs; InvalidTarget for a bad URL."""
+def prepare(
+    captured: CapturedRequest, bin_: Bin, template: str, edit: Edit | None = None
+) -> Outgoing:
+    """Read what resending ``captured`` (changed by ``edit``) to ``template`` needs;
+    InvalidTarget for a bad URL, InvalidEdit for an edit that cannot be sent."""
     template = template.strip()
     if not template:
         raise InvalidTarget("Enter a URL to send the request to.")
@@ -106,6 +139,21 @@ def prepare(captured: CapturedRequest, bin_: Bin, template: str) -> Outgoing:
     if problem:
         shown = url if len(url) <= 200 else url[:200] + "…"
         raise InvalidTarget(f"{problem} ({shown!r}).")
+    edit = edit or Edit()
+    method = edit.method or captured.method
+    headers = forwarded_headers(edit.headers if edit.headers is not None else captured.headers)
+    body = captured.body if edit.body is None else edit.body
+    limit = int(current_app.config["MAX_BODY_BYTES"])
+    if edit.body is not None and len(body) > limit:  # captured bodies were within it
+        raise InvalidEdit("body", f"The body is larger than this server's limit ({limit} bytes).")
+    edited = (method, headers, body) != (
+        captured.method,
+        forwarded_headers(captured.headers),
+        captured.body,
+    )
+    resigned = None
+    if edit.resign:
+        headers, body, resigned = _resign(captured, bin_, method, url, headers, body)
     # Marks the bin it left from, so it is refused if it ever comes back (no resend loops).
     loop_mark = (loopguard.HEADER, loopguard.mark(bin_.capture_token))
     return Outgoing(
@@ -113,10 +161,39 @@ def prepare(captured: CapturedRequest, bin_: Bin, template: str) -> Outgoing:
         bin_id=bin_.id,
         url_template=template,
         url=url,
-        method=captured.method,
-        headers=(*forwarded_headers(captured.headers), loop_mark),
-        body=captured.body,
+        method=method,
+        headers=(*headers, loop_mark),
+        body=body,
+        edited=edited,
+        resigned=resigned,
     )
+
+
+def _resign(
+    captured: CapturedRequest,
+    bin_: Bin,
+    method: str,
+    url: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+) -> tuple[list[tuple[str, str]], bytes, str]:
+    """The headers and body signed again for the bin's scheme, as sent to ``url`` now."""
+    now = int(time.time())
+    request = SignedRequest(method, url, headers, body, datetime.fromtimestamp(now, UTC))
+    try:
+        scheme = signing.choose_scheme(bin_.signature_scheme, captured.signature_scheme, request)
+        signed = signing.resign(
+            scheme,
+            verification.options_for(bin_),
+            method=method,
+            url=url,
+            headers=headers,
+            body=body,
+            now=now,
+        )
+    except signing.CannotResign as error:
+        raise InvalidEdit("resign", str(error)) from None
+    return signed.headers, signed.body, signed.scheme
 
 
 def deliver(outgoing: Outgoing) -> ResendAttempt:
@@ -141,6 +218,9 @@ def deliver(outgoing: Outgoing) -> ResendAttempt:
         total_timeout=float(config["RESEND_TOTAL_TIMEOUT"]),
         max_response_bytes=int(config["RESEND_MAX_RESPONSE_BYTES"]),
     )
+    metrics.resend_attempts.labels(
+        result.error_kind or "other" if result.error else "answered"
+    ).inc()
     return _record(outgoing, result)
 
 
@@ -159,6 +239,11 @@ def _record(outgoing: Outgoing, result: outbound.OutboundResult) -> ResendAttemp
         elapsed_ms=result.elapsed_ms,
         error=result.error,
         error_kind=result.error_kind,
+        sent_method=outgoing.method,
+        sent_headers=[list(pair) for pair in outgoing.headers],
+        sent_body=outgoing.body,
+        sent_edited=outgoing.edited,
+        sent_resigned=outgoing.resigned,
     )
     try:
         with Session(db.engine, expire_on_commit=False) as session, session.begin():

@@ -138,6 +138,11 @@ class SettingsPatch(StrictModel):
     response: ResponseSettingsModel | None = absent(
         "Custom responses (replaced whole); null or `{}` for webbin's usual 200."
     )
+    cors: bool = absent(
+        "Answer browsers' CORS preflights (204, the requested method and headers allowed) and "
+        "add `Access-Control-Allow-Origin: *` to every answer, so a web page can send to the "
+        "capture URL; never with credentials. Preflights are captured either way."
+    )
 
 
 # --- what webbin shows back -------------------------------------------------------------
@@ -166,6 +171,7 @@ class SettingsView(StrictModel):
     )
     handshakes: HandshakesView
     response: ResponseSettingsModel
+    cors: bool = Field(description="Whether capture URLs answer CORS preflights and browsers.")
 
 
 # --- applying a change ------------------------------------------------------------------
@@ -225,6 +231,8 @@ def apply(bin_: Bin, patch: SettingsPatch | dict[str, Any]) -> bool:
     if "response" in fields:
         response = patch.response or ResponseSettingsModel()
         bin_.response_settings = response_dict(response.settings())
+    if "cors" in fields:
+        bin_.cors = patch.cors
     after = (
         bin_.signature_scheme,
         list(bin_.signature_secrets or []),
@@ -246,4 +254,5 @@ def view(bin_: Bin) -> dict[str, Any]:
         "allowed_networks": list(bin_.allowed_networks or []),
         "handshakes": HandshakeSettings.from_dict(bin_.handshake_settings).to_dict(),
         "response": response_dict(parse_response(bin_.response_settings)),
+        "cors": bin_.cors,
     }

@@ -2,7 +2,8 @@
 
 Capture calls :func:`decide` once per request, before its write transaction: the verdict's
 status (explanations are computed when someone looks at the request), the handshake reply,
-the custom response, and the key that marks retries. Nothing here touches the database or
+the answer to a CORS preflight, the custom response, whether the answer carries CORS
+headers, and the key that marks retries. Nothing here touches the database or
 Flask, so a costly body never holds the bin's write lock.
 """
 
@@ -12,7 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from webbin.receiver import deliveries, handshakes, responses, verification
+from webbin.receiver import cors, deliveries, events, handshakes, responses, verification
+from webbin.receiver.cors import Preflight
 from webbin.receiver.handshakes import HandshakeReply, HandshakeSettings
 from webbin.receiver.responses import ResponseSettings, ResponseSpec
 from webbin.receiver.signatures.base import Options
@@ -39,6 +41,7 @@ class BinRules:
     signature: Options
     handshakes: HandshakeSettings
     responses: ResponseSettings
+    cors: bool
 
     @classmethod
     def from_row(cls, row: Any) -> BinRules:
@@ -48,6 +51,7 @@ class BinRules:
             signature=verification.options_for(row),
             handshakes=HandshakeSettings.from_dict(row.handshake_settings),
             responses=responses.parse(row.response_settings),
+            cors=bool(row.cors),
         )
 
 
@@ -59,11 +63,20 @@ class Decision:
     response: ResponseSpec | None
     # (key, where it came from) identifying repeats of one event, or None.
     delivery_key: tuple[str, str] | None
+    # The answer to a CORS preflight (only when the bin has CORS on), and whether the
+    # answer carries CORS headers at all.
+    preflight: Preflight | None
+    cors: bool
+    # Who sent it and which event it reports (webbin.receiver.events), when it says.
+    provider: str | None
+    event: str | None
 
     @property
-    def answer(self) -> HandshakeReply | ResponseSpec | None:
-        """What the sender gets: a handshake reply wins over a custom response."""
-        return self.handshake or self.response
+    def answer(self) -> HandshakeReply | Preflight | ResponseSpec | None:
+        """What the sender gets: a handshake reply wins over a preflight's answer, which
+        wins over a custom response (a browser would refuse a custom 500 to its preflight,
+        and never send the request being tested; a bin that wants that switches CORS off)."""
+        return self.handshake or self.preflight or self.response
 
     @property
     def answer_status(self) -> int:
@@ -75,6 +88,13 @@ def decide(delivery: Delivery, rules: BinRules) -> Decision:
         delivery.method, delivery.query_string, delivery.headers, delivery.body, rules.handshakes
     )
     verdict = verification.status_of(delivery, rules.signature_scheme, rules.signature)
+    provider, event = events.classify(
+        delivery.headers,
+        delivery.body,
+        signature_scheme=verdict.scheme,
+        signature_status=verdict.status,
+        handshake=handshake.provider if handshake else None,
+    )
     return Decision(
         signature_scheme=verdict.scheme,
         signature_status=verdict.status,
@@ -83,4 +103,8 @@ def decide(delivery: Delivery, rules: BinRules) -> Decision:
         delivery_key=deliveries.delivery_key(
             delivery.method, delivery.path, delivery.headers, delivery.body
         ),
+        preflight=cors.preflight(delivery.method, delivery.headers) if rules.cors else None,
+        cors=rules.cors,
+        provider=provider,
+        event=event,
     )

@@ -5,6 +5,9 @@ A capture URL (``/c/<token>``) lets anyone write into a bin and a bin id (``/bin
 too. Whoever can read the server's logs must not learn any of them, so the access log shows
 ``/c/~1a2b3c4d/hook?…``: a short, irreversible fingerprint (enough to tell bins apart while
 debugging) and no query. The same redaction filters gunicorn's error log and the app's log.
+
+Successful answers to health checks and metric scrapes are not logged at all: a load
+balancer asks every few seconds, and those lines would bury the rest. A failing one is.
 """
 
 from __future__ import annotations
@@ -24,6 +27,10 @@ from gunicorn.glogging import Logger
 _CAPABILITY = re.compile(r"(/c/|/bins/)([A-Za-z0-9_-]{6,})")
 # A path followed by a query, inside a longer message (gunicorn quotes request lines).
 _PATH_QUERY = re.compile(r"(/[^\s'\"?]*)\?[^\s'\"]+")
+# Health checks and metric scrapes (webbin.web.health): their successes are not logged. Kept
+# here, not imported from there: gunicorn loads this logger in its master, which must not
+# import the app's modules (Redis's client imports ssl, which gevent then cannot patch).
+QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 # Request headers whose values are secrets whatever they look like.
 _SECRET_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "x-csrf-token"})
 # Environ entries that hold the request target with its query.
@@ -79,6 +86,8 @@ class RedactingLogger(Logger):
 
     def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
         if not self.access_log_enabled:
+            return
+        if environ.get("PATH_INFO") in QUIET_PATHS and (resp.status_code or 500) < 400:
             return
         try:
             atoms = LazyAtoms(self, resp, req, environ, request_time)

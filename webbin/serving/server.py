@@ -7,14 +7,22 @@ Two gunicorn-specific pieces make capture exact:
   drops names containing ``_``). ``RawHeaders`` moves that list into the environ.
 * settings that let every method and header through (lower-case and unusual methods,
   underscores in names) instead of gunicorn refusing or dropping them.
+
+What must happen once per deployment happens in the master, before any worker forks: the
+schema migrations (under a lock, so two hosts starting together take turns, see
+:mod:`webbin.storage.migrations`), reading the session key a server database shares
+(:mod:`webbin.storage.instance`; the workers get it as their ``SECRET_KEY``), and with
+``METRICS`` on a fresh folder for the workers' metric files (:mod:`webbin.metrics`).
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import shutil
 import socket
 import sys
+import tempfile
 from collections.abc import Callable
 from typing import Any
 
@@ -87,6 +95,35 @@ class WebbinServer(BaseApplication):
         return app
 
 
+def child_exit(_server: Any, worker: Any) -> None:
+    """gunicorn's hook in the master when a worker has exited: its share of the live gauges
+    goes (its counters stay)."""
+    if os.environ.get(METRICS_DIR_ENV):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(_server: Any) -> None:
+    """gunicorn's hook as the master stops: the metric files are of no further use."""
+    folder = os.environ.get(METRICS_DIR_ENV)
+    if folder and os.path.basename(folder).startswith(METRICS_DIR_PREFIX):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# prometheus-client's multiprocess folder (see webbin.metrics), made fresh by each serve.
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+METRICS_DIR_PREFIX = "webbin-metrics-"
+
+
+def prepare_metrics() -> None:
+    """Point prometheus-client at a fresh folder, before anything imports it: it picks its
+    per-process storage on import, and the workers inherit the master's modules."""
+    if "prometheus_client" in sys.modules:
+        raise RuntimeError("prometheus_client was imported before its multiprocess folder was set")
+    os.environ[METRICS_DIR_ENV] = tempfile.mkdtemp(prefix=METRICS_DIR_PREFIX)
+
+
 def options(
     host: str, port: int, workers: int = 1, settings: Settings | None = None
 ) -> dict[str, Any]:
@@ -99,6 +136,8 @@ def options(
         "workers": workers,
         "worker_connections": 2000,
         "pre_request": pre_request,
+        "child_exit": child_exit,
+        "on_exit": on_exit,
         # Capture what providers send, not what gunicorn thinks is tidy.
         "permit_unconventional_http_method": True,
         "casefold_http_method": False,
@@ -158,17 +197,21 @@ def serve(
     # Unless told otherwise: a loopback server is a local tool, anything else faces strangers.
     os.environ.setdefault("WEBBIN_PROFILE", for_bind_host(host))
     check_bind(host, port)  # before any schema work: a taken port changes nothing
-    migrate_before_forking(app_config)
-    worker_config = {**(app_config or {}), "MIGRATE_ON_START": False}
+    if settings.METRICS:
+        prepare_metrics()
+    worker_config = {**(app_config or {}), **prepare_database(app_config)}
     server_options = options(host, port, workers or settings.WORKERS, settings)
     WebbinServer(server_options, factory, worker_config).run()
 
 
-def migrate_before_forking(app_config: dict[str, Any] | None) -> None:
+def prepare_database(app_config: dict[str, Any] | None) -> dict[str, Any]:
     """Schema work once, here in the master before any worker exists (workers migrating a
     fresh database at once race and fail to boot); the workers then skip it. With
-    MIGRATE_ON_START off, only a check that nothing is pending."""
-    from webbin.storage import migrations
+    MIGRATE_ON_START off, only a check that nothing is pending. Returns the settings the
+    workers start with: no migrating, and the shared session key when the database keeps
+    it (read here once, so a worker restarted while the database is away still boots)."""
+    from webbin.storage import instance, migrations
+    from webbin.storage.models import db
 
     app = migrations.standalone_app(app_config)
     try:
@@ -178,3 +221,9 @@ def migrate_before_forking(app_config: dict[str, Any] | None) -> None:
             migrations.require_latest(app)
     except migrations.SchemaError as exc:
         raise SystemExit(f"webbin: {exc}") from None
+    worker_config: dict[str, Any] = {"MIGRATE_ON_START": False}
+    if not app.config["SECRET_KEY"]:
+        worker_config["SECRET_KEY"] = instance.shared_secret(app)
+        with app.app_context():
+            db.engine.dispose()  # no pooled connection of the master's goes into the forks
+    return worker_config

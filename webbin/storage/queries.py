@@ -38,6 +38,8 @@ SUMMARY_COLUMNS = (
     CapturedRequest.duplicate_of,
     CapturedRequest.delivery_attempt,
     CapturedRequest.delivery_key_source,
+    CapturedRequest.provider,
+    CapturedRequest.event,
 )
 
 
@@ -61,6 +63,43 @@ def page_of_requests(bin_id: str, before: int | None, limit: int) -> list:
     if before is not None:
         query = query.where(CapturedRequest.id < before)
     return list(db.session.execute(query.order_by(CapturedRequest.id.desc()).limit(limit)))
+
+
+def summaries(bin_id: str, ids: list[int]) -> list[Any]:
+    """Summary rows of those of ``ids`` that ``bin_id`` holds, newest first."""
+    if not ids:
+        return []
+    query = select(*SUMMARY_COLUMNS).where(
+        CapturedRequest.bin_id == bin_id, CapturedRequest.id.in_(ids)
+    )
+    return list(db.session.execute(query.order_by(CapturedRequest.id.desc())))
+
+
+def find_request(bin_id: str, request_id: int) -> CapturedRequest | None:
+    """The request, or None when ``bin_id`` holds no such request (no 404 raised)."""
+    return db.session.scalar(
+        select(CapturedRequest).where(
+            CapturedRequest.id == request_id, CapturedRequest.bin_id == bin_id
+        )
+    )
+
+
+def delete_some(bin_id: str, ids: list[int]) -> list[int]:
+    """Delete those of ``ids`` that ``bin_id`` holds, in one transaction; returns the ids
+    this statement deleted (a request another client deleted meanwhile is not among them)."""
+    if not ids:
+        return []
+    conn = db.session.connection()
+    gone = list(
+        conn.scalars(
+            delete(CapturedRequest)
+            .where(CapturedRequest.bin_id == bin_id, CapturedRequest.id.in_(ids))
+            .returning(CapturedRequest.id)
+        )
+    )
+    uncount(conn, {bin_id: len(gone)})
+    db.session.commit()
+    return sorted(gone)
 
 
 def rows_after(bin_id: str, cursor: int, limit: int) -> list[Any] | None:
@@ -110,6 +149,25 @@ def originals(rows: list) -> dict[int, Any]:
         )
     )
     return {row.id: row for row in found}
+
+
+def previous_like(captured: CapturedRequest) -> tuple[str, CapturedRequest] | None:
+    """The latest earlier request of the same event (same delivery key: a retry's earlier
+    delivery) or, failing that, of the same path; with which of the two it shares."""
+    earlier = (
+        select(CapturedRequest)
+        .where(CapturedRequest.bin_id == captured.bin_id, CapturedRequest.id < captured.id)
+        .order_by(CapturedRequest.id.desc())
+        .limit(1)
+    )
+    if captured.delivery_key:
+        found = db.session.scalar(
+            earlier.where(CapturedRequest.delivery_key == captured.delivery_key)
+        )
+        if found is not None:
+            return "event", found
+    found = db.session.scalar(earlier.where(CapturedRequest.path == captured.path))
+    return ("path", found) if found is not None else None
 
 
 def request_count(bin_id: str) -> int:

@@ -10,12 +10,17 @@ Four limits, each off when set to 0, are enforced by one ``prune`` pass:
   the oldest requests of any bin are evicted until they fit.
 
 Capture never waits for any of this: ``webbin serve`` runs a pass in a background greenlet
-every ``PRUNE_INTERVAL_SECONDS`` (and ``webbin prune`` runs one by hand). A pass deletes in
+every ``PRUNE_INTERVAL_SECONDS`` (and ``webbin prune`` runs one by hand). Every worker of
+every host has that greenlet, but a pass runs only under :func:`pruning_lock`, so one
+process at a time prunes and the others skip their turn: a PostgreSQL advisory lock (held by
+the pass's own connection, so a crashed worker's lock goes with its connection), on SQLite
+a file lock beside the database file (one file means one host). A pass deletes in
 short transactions of at most ``PRUNE_BATCH`` rows and ``PRUNE_BATCH_BYTES`` of bodies,
 pausing between them, so a capture waiting for the write lock waits one small batch at most.
 
-Every query is keyed by an index: ids grow with arrival time (see :mod:`webbin.capture`), so
-"older than T" is "id below the first id received at T", found by binary search; per-bin
+Every query is keyed by an index: ids grow with arrival time (see :mod:`webbin.capture`; for
+an imported request, its import time), so "older than T" is "id below the first id stored at
+T", found by binary search; per-bin
 eviction uses the (bin_id, seq) key; the quota sums ``size`` from a covering index.
 
 Each delete lowers the bins' ``request_count`` in its own transaction by the rows it really
@@ -25,22 +30,28 @@ this pass choosing it and deleting it is not taken off the count twice.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import ColumnElement, Connection, delete, exists, func, select
+from sqlalchemy import ColumnElement, Connection, delete, exists, func, select, text
 
+from webbin import metrics
 from webbin.storage.models import Bin, CapturedRequest, db
 from webbin.storage.queries import delete_requests
 
 # Pause between two delete transactions, so waiting captures and viewers get their turn.
 PAUSE_SECONDS = 0.005
+# PostgreSQL advisory lock class of pruning ("webp"); the object is the schema's name hashed.
+PRUNE_LOCK_CLASS = 0x77656270
 
 
 @dataclass
@@ -203,16 +214,19 @@ class Pruner:
 
 
 def first_id_since(conn: Connection, moment: datetime) -> int | None:
-    """The smallest request id received at or after ``moment``; None if all are older.
+    """The smallest request id stored at or after ``moment``; None if all are older.
 
-    Ids grow in arrival order, so this is a binary search of primary-key lookups: a few
-    dozen indexed reads even for a huge table, where a scan by time would read every row.
+    Ids grow in the order requests were stored, so this is a binary search of primary-key
+    lookups: a few dozen indexed reads even for a huge table, where a scan by time would
+    read every row. "Stored" is when a request was received, or, for one an import brought
+    with its original (older) received time, when it was imported: ids follow that time,
+    and a request's age for retention counts from it.
     """
     moment = _aware(moment)
 
     def first_at_or_after(candidate: int) -> Any:
         return conn.execute(
-            select(CapturedRequest.id, CapturedRequest.received_at)
+            select(CapturedRequest.id, _STORED_AT.label("stored_at"))
             .where(CapturedRequest.id >= candidate)
             .order_by(CapturedRequest.id)
             .limit(1)
@@ -221,15 +235,18 @@ def first_id_since(conn: Connection, moment: datetime) -> int | None:
     low, high = conn.execute(
         select(func.min(CapturedRequest.id), func.max(CapturedRequest.id))
     ).one()
-    if low is None or _aware(first_at_or_after(high).received_at) < moment:
+    if low is None or _aware(first_at_or_after(high).stored_at) < moment:
         return None
     while low < high:
         middle = (low + high) // 2
-        if _aware(first_at_or_after(middle).received_at) >= moment:
+        if _aware(first_at_or_after(middle).stored_at) >= moment:
             high = middle
         else:
             low = middle + 1
     return first_at_or_after(low).id
+
+
+_STORED_AT = func.coalesce(CapturedRequest.imported_at, CapturedRequest.received_at)
 
 
 def prune(
@@ -241,6 +258,58 @@ def prune(
     return Pruner(app, now, on_bin_deleted).run()
 
 
+@contextmanager
+def pruning_lock() -> Iterator[bool]:
+    """Whether this process holds the pruning lock for the ``with`` block (False: another
+    process, maybe on another host, is pruning now). Never waits. Needs an app context."""
+    engine = db.engine
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            lock = {"lock_class": PRUNE_LOCK_CLASS}
+            held = conn.scalar(
+                text("SELECT pg_try_advisory_lock(:lock_class, hashtext(current_schema()))"), lock
+            )
+            conn.commit()  # the lock is the session's: no transaction stays open meanwhile
+            try:
+                yield bool(held)
+            finally:
+                if held:
+                    conn.execute(
+                        text("SELECT pg_advisory_unlock(:lock_class, hashtext(current_schema()))"),
+                        lock,
+                    )
+                    conn.commit()
+        return
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":  # one process, or no lock to be had
+        yield True
+        return
+    fd = os.open(f"{database}.prune-lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def prune_once(
+    app: Flask, on_bin_deleted: Callable[[str], None] | None = None
+) -> PruneReport | None:
+    """One pass if no other process is pruning (None if one is), counted in the metrics."""
+    with app.app_context(), pruning_lock() as mine:
+        if not mine:
+            return None
+        report = prune(app, on_bin_deleted=on_bin_deleted)
+    for reason, rows in report.as_dict().items():
+        if rows:
+            metrics.pruned_rows.labels(reason).inc(rows)
+    return report
+
+
 def start(
     app: Flask,
     on_bin_deleted: Callable[[str], None] | None = None,
@@ -248,8 +317,9 @@ def start(
 ) -> threading.Thread | None:
     """Run ``prune`` every ``PRUNE_INTERVAL_SECONDS`` in the background of this process.
 
-    Under gunicorn's gevent worker the thread is a greenlet. Each worker runs its own;
-    a pass finding nothing to do costs a handful of indexed reads.
+    Under gunicorn's gevent worker the thread is a greenlet. Each worker runs its own,
+    and skips its turn while another process prunes; a pass finding nothing to do costs a
+    handful of indexed reads.
     """
     interval = float(app.config["PRUNE_INTERVAL_SECONDS"])
     if interval <= 0:
@@ -259,9 +329,8 @@ def start(
         while True:
             sleep(interval * random.uniform(0.8, 1.2))  # workers drift apart
             try:
-                with app.app_context():
-                    report = prune(app, on_bin_deleted=on_bin_deleted)
-                if any(report.as_dict().values()):
+                report = prune_once(app, on_bin_deleted)
+                if report is not None and any(report.as_dict().values()):
                     app.logger.info("pruned %s", report.as_dict())
             except Exception:
                 app.logger.exception("pruning failed; will try again")

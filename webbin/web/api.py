@@ -2,31 +2,47 @@
 
 from __future__ import annotations
 
+import base64
 import json
+from functools import partial
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, render_template, request
 from werkzeug.exceptions import BadRequest
 
 from webbin import ratelimit
+from webbin.live import forwarders
 from webbin.live.broker import get_broker
-from webbin.live.stream import parse_cursor, sock, stream
+from webbin.live.stream import CLOSE_BAD_QUERY, parse_cursor, sock, stream
 from webbin.outbound import resend
 from webbin.receiver import bin_settings as settings
 from webbin.receiver import verification
-from webbin.storage import queries
+from webbin.storage import queries, search
 from webbin.storage.models import Bin, db
+from webbin.storage.search import QueryError
+from webbin.web import diff
 from webbin.web.downloads import raw_download
+from webbin.web.edit import edit_of
 from webbin.web.openapi import openapi_document
 from webbin.web.schemas import (
     CreateBin,
+    DeleteRequests,
+    ForwardOutcome,
     InvalidBody,
     ResendBody,
     UpdateBin,
     body_as,
     invalid_body_response,
 )
-from webbin.web.serialize import bin_data, request_detail, request_summary, resend_data
+from webbin.web.searching import api_query, close_reason, request_query
+from webbin.web.security import API_DOCS_POLICY
+from webbin.web.serialize import (
+    bin_data,
+    forwarder_data,
+    request_detail,
+    request_summary,
+    resend_data,
+)
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 bp.register_error_handler(InvalidBody, invalid_body_response)
@@ -51,6 +67,14 @@ def int_arg(name: str, default: int | None, minimum: int, maximum: int | None = 
 @bp.get("/openapi.json")
 def openapi() -> Response:
     return jsonify(openapi_document())
+
+
+@bp.get("/docs")
+def docs() -> Response:
+    """The API reference: the OpenAPI document rendered by the vendored Swagger UI."""
+    response = Response(render_template("apidocs.html"))
+    response.headers["Content-Security-Policy"] = API_DOCS_POLICY
+    return response
 
 
 @bp.post("/bins")
@@ -99,6 +123,12 @@ def list_requests(bin_id: str) -> Response:
     queries.get_bin(bin_id)
     limit = int_arg("limit", current_app.config["PAGE_SIZE"], 1, MAX_LIMIT)
     before = int_arg("before", None, 1)
+    query = api_query()
+    if query is not None:  # a page may then hold fewer than `limit` and still go on
+        page = search.search(bin_id, query, before, limit)
+        return jsonify(
+            requests=[request_summary(row) for row in page.rows], next_before=page.next_before
+        )
     rows = queries.page_of_requests(bin_id, before, limit)
     return jsonify(
         requests=[request_summary(row) for row in rows],
@@ -113,6 +143,14 @@ def clear_requests(bin_id: str) -> tuple[str, int]:
     return "", 204
 
 
+@bp.post("/bins/<bin_id>/requests/delete")
+def delete_requests(bin_id: str) -> Response:
+    """Delete several requests in one transaction (the dashboard's selection)."""
+    queries.get_bin(bin_id)
+    ids = list(dict.fromkeys(body_as(DeleteRequests).ids))
+    return jsonify(deleted=queries.delete_some(bin_id, ids))
+
+
 @bp.get("/bins/<bin_id>/requests/<int:request_id>")
 def get_request(bin_id: str, request_id: int) -> Response:
     bin_ = queries.get_bin(bin_id)
@@ -123,6 +161,13 @@ def get_request(bin_id: str, request_id: int) -> Response:
 def delete_request(bin_id: str, request_id: int) -> tuple[str, int]:
     queries.delete_request(queries.get_request(bin_id, request_id))
     return "", 204
+
+
+@bp.get("/bins/<bin_id>/requests/<int:request_id>/diff/<int:other_id>")
+def diff_requests(bin_id: str, request_id: int, other_id: int) -> Response:
+    """What changed from request ``request_id`` to request ``other_id`` of the same bin."""
+    old, new = queries.get_request(bin_id, request_id), queries.get_request(bin_id, other_id)
+    return jsonify(diff.compare(old, new).model_dump(mode="json"))
 
 
 @bp.get("/bins/<bin_id>/requests/<int:request_id>/raw")
@@ -138,13 +183,16 @@ def resend_request(bin_id: str, request_id: int) -> Response:
         return refused
     bin_ = queries.get_bin(bin_id)
     captured = queries.get_request(bin_id, request_id)
-    url = body_as(ResendBody).url or bin_.resend_url
+    body = body_as(ResendBody)
+    url = body.url or bin_.resend_url
     if not url:
         raise BadRequest('Give the target as {"url": "http://localhost:3000/hook"}.')
     try:
-        outgoing = resend.prepare(captured, bin_, url)
+        outgoing = resend.prepare(captured, bin_, url, edit_of(body))
     except resend.InvalidTarget as error:
         raise BadRequest(str(error)) from None
+    except resend.InvalidEdit as error:
+        raise InvalidBody([{"path": error.path, "message": str(error)}], str(error)) from None
     with ratelimit.resend_slot() as busy:
         if busy is not None:
             return busy
@@ -160,11 +208,63 @@ def list_resends(bin_id: str, request_id: int) -> Response:
 
 @sock.route("/bins/<bin_id>/stream", bp=bp)
 def stream_requests(ws: Any, bin_id: str) -> None:
-    """One JSON summary per request after ``?after=<id>``, then each new one as it lands."""
+    """One JSON summary per request after ``?after=<id>``, then each new one as it lands;
+    with ``?q=``, only the requests that match."""
+    try:
+        query = request_query()
+    except QueryError as error:
+        ws.close(reason=CLOSE_BAD_QUERY, message=close_reason(error))
+        return
     stream(
         ws,
         bin_id,
         parse_cursor(request.args.get("after")),
         "api-summary",
         lambda row: json.dumps(request_summary(row)),
+        keep=None if query is None else partial(search.matching_ids, query),
     )
+
+
+@sock.route("/bins/<bin_id>/forward", bp=bp)
+def forward_requests(ws: Any, bin_id: str) -> None:
+    """The stream ``webbin forward`` follows: a hello, then each request after ``?after=<id>``
+    and each resend asked of it, while it counts as connected (see docs/forward.md)."""
+    try:
+        hello = forwarders.Hello.parse(request.args)
+    except ValueError as error:
+        ws.close(reason=forwarders.CLOSE_INVALID, message=str(error))
+        return
+    forwarders.follow(ws, bin_id, parse_cursor(request.args.get("after")), hello, request_summary)
+
+
+@bp.get("/bins/<bin_id>/forwarders")
+def list_forwarders(bin_id: str) -> Response:
+    queries.get_bin(bin_id)
+    return jsonify(forwarders=[forwarder_data(f) for f in forwarders.connected(bin_id)])
+
+
+@bp.post("/bins/<bin_id>/requests/<int:request_id>/forwards")
+def report_forward(bin_id: str, request_id: int) -> tuple[Response, int]:
+    """A forwarder says what its target answered: stored beside the resend attempts."""
+    captured = queries.get_request(bin_id, request_id)
+    body = body_as(ForwardOutcome)
+    keep = int(current_app.config["RESEND_MAX_RESPONSE_BYTES"])
+    answer = base64.b64decode(body.body_base64)
+    outcome = forwarders.Outcome(
+        forwarder=body.forwarder,
+        url=body.url,
+        status=body.status,
+        reason=body.reason,
+        headers=[list(pair) for pair in body.headers],
+        body=answer[:keep],
+        truncated=body.truncated or len(answer) > keep,
+        elapsed_ms=body.elapsed_ms,
+        error=body.error,
+        error_kind=body.error_kind,
+        job=body.job,
+        reply=body.reply,
+    )
+    request_id = captured.id
+    db.session.close()
+    attempt = forwarders.record(current_app, bin_id, request_id, outcome)
+    return jsonify(resend_data(attempt)), 201

@@ -7,7 +7,12 @@ on hostile input, every expensive step is capped, and the result is data only
 JSON is re-indented from its own text rather than round-tripped through Python
 objects, so numbers, key order and duplicate keys stay exactly as written
 (``json.loads`` would turn ``1.10`` into ``1.1`` and refuse integers longer than
-4300 digits). ``json.loads`` is still used, hooks stubbed out, to validate.
+4300 digits). ``json.loads`` is still used, hooks stubbed out, to validate. A long
+pretty JSON body also comes as lines and nodes (``tree``) that the template lays out as
+``<details>`` elements, so objects and arrays fold without any script on the page.
+
+Views that reformat a text body (JSON, form fields, multipart parts) also carry it as
+received (``raw``), for a raw/pretty toggle.
 """
 
 import codecs
@@ -16,7 +21,7 @@ import json
 import pkgutil
 import re
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from itertools import chain, groupby
 from operator import itemgetter
@@ -37,6 +42,9 @@ MAX_BOUNDARY = 200  # RFC 2046 allows 70; be lenient, but not unbounded
 PART_TEXT_CAP = 64 * 1024  # bytes of one part decoded as text
 PART_HEX_CAP = 256  # bytes of a binary part hex-dumped as a preview
 PART_HEADER_CAP = 16 * 1024  # bytes searched for the end of a part's headers
+TREE_MIN_LINES = 40  # pretty JSON longer than this folds (shorter reads best whole)
+TREE_MAX_NODES = 2000  # foldable objects and arrays at most; later ones are plain lines
+TREE_MAX_DEPTH = 32  # nested <details> at most; deeper containers are plain lines
 
 FORM = "application/x-www-form-urlencoded"
 _TEXT_TYPES = frozenset(
@@ -122,6 +130,22 @@ class Part:
     hexdump: str | None = None
 
 
+@dataclass(slots=True)
+class JsonLine:
+    """One step of a folding JSON view, in document order.
+
+    kind: "open" (a line opening an object or array that folds: the ``<summary>``),
+    "line" (any other line, a closing bracket included) or "close" (the end of the fold).
+    ``closed`` is what a folded node shows after its first line (`` … ], 3 items``);
+    ``newline`` says a line break follows (every line but the last).
+    """
+
+    kind: str
+    tokens: list[tuple[str, str]] = field(default_factory=list)
+    closed: str = ""
+    newline: bool = False
+
+
 @dataclass(frozen=True)
 class BodyView:
     """What the template shows for one body; only the fields of ``kind`` are set.
@@ -134,6 +158,9 @@ class BodyView:
     truncated: a cap was hit. For multipart: too many parts, or some part's text
       was cut (binary part previews do not count).
     note: short sentences explaining decoding, fallbacks and caps.
+    tree: json, when the pretty text is long: the same tokens as folding lines.
+    raw: json, form, multipart: the body as received, decoded but not reformatted,
+      when it is text (first TEXT_CAP bytes); ``raw_truncated`` says it was cut.
     """
 
     kind: str
@@ -144,6 +171,9 @@ class BodyView:
     hexdump: str | None = None
     truncated: bool = False
     note: str | None = None
+    tree: list[JsonLine] | None = None
+    raw: str | None = None
+    raw_truncated: bool = False
 
 
 @dataclass
@@ -270,7 +300,17 @@ def _json_view(data: bytes, codec: str, notes: list[str]) -> BodyView | str:
             f"Body is {_human(len(data))}, too large to validate as JSON: "
             f"showing the first {_human(JSON_CAP)}, pretty-printed.",
         ]
-    return BodyView("json", tokens=_highlight(text, tail), truncated=truncated, note=_join(notes))
+    tokens = _highlight(text, tail)
+    raw, raw_cut = _raw_text(data, codec)
+    return BodyView(
+        "json",
+        tokens=tokens,
+        truncated=truncated,
+        note=_join(notes),
+        tree=_tree(tokens),
+        raw=raw,
+        raw_truncated=raw_cut,
+    )
 
 
 def _form_view(data: bytes, codec: str, notes: list[str]) -> BodyView | str:
@@ -292,7 +332,15 @@ def _form_view(data: bytes, codec: str, notes: list[str]) -> BodyView | str:
     if len(segments) > MAX_FIELDS:
         notes.append(f"More than {MAX_FIELDS:,} fields: showing the first {MAX_FIELDS:,}.")
     truncated = not complete or len(segments) > MAX_FIELDS
-    return BodyView("form", fields=fields, truncated=truncated, note=_join(notes))
+    raw, raw_cut = _raw_text(data, codec)
+    return BodyView(
+        "form",
+        fields=fields,
+        truncated=truncated,
+        note=_join(notes),
+        raw=raw,
+        raw_truncated=raw_cut,
+    )
 
 
 def _multipart_view(data: bytes, boundary: str, notes: list[str]) -> BodyView | str:
@@ -318,7 +366,15 @@ def _multipart_view(data: bytes, boundary: str, notes: list[str]) -> BodyView | 
             " download a part to see all of it."
         )
     truncated = ending == "more" or cut
-    return BodyView("multipart", parts=parts, truncated=truncated, note=_join(notes))
+    raw, raw_cut = _raw_text(data, "utf-8")
+    return BodyView(
+        "multipart",
+        parts=parts,
+        truncated=truncated,
+        note=_join(notes),
+        raw=raw,
+        raw_truncated=raw_cut,
+    )
 
 
 def _text_view(
@@ -425,6 +481,67 @@ def _highlight(text: str, tail: list[tuple[str, str]]) -> list[tuple[str, str]]:
     lexed = ((_css_class(kind), value) for _, kind, value in _LEXER.get_tokens_unprocessed(text))
     runs = groupby(chain(lexed, tail), key=itemgetter(0))
     return [(cls, "".join(value for _, value in run)) for cls, run in runs]
+
+
+def _tree(tokens: list[tuple[str, str]]) -> list[JsonLine] | None:
+    """Pretty JSON tokens as folding lines, or None when the text is short.
+
+    Works on the layout :func:`_reindent` makes: a line whose last token is an opening
+    bracket opens a container, and its closing bracket starts a line of its own (after the
+    indent, the line's only whitespace). Every container is tracked, so caps only decide
+    which of them fold. A body cut short by a cap leaves containers open; they are closed at
+    the end.
+    """
+    lines = _lines(tokens)
+    if len(lines) <= TREE_MIN_LINES:
+        return None
+    out: list[JsonLine] = []
+    # Per open container: its "open" step (None when it does not fold) and child count.
+    stack: list[tuple[JsonLine | None, list[int]]] = []
+    nodes = folded = 0  # folds made, folds open now
+    last_line = len(lines) - 1
+    for number, line in enumerate(lines):
+        step = JsonLine("line", line, newline=number < last_line)
+        out.append(step)
+        if not line:
+            continue
+        head = line[0][1] if line[0][0] != "w" or len(line) == 1 else line[1][1]
+        if head[:1] in ("]", "}") and stack:
+            opened, count = stack.pop()
+            if opened is not None:
+                items = "item" if head[0] == "]" else "key"
+                opened.closed = f" … {head}  ({count[0]:,} {items}{'s' if count[0] != 1 else ''})"
+                out.append(JsonLine("close"))
+                folded -= 1
+            continue
+        if stack:
+            stack[-1][1][0] += 1
+        cls, tail = line[-1]
+        if cls == "p" and tail[-1:] in ("{", "["):
+            folds = nodes < TREE_MAX_NODES and folded < TREE_MAX_DEPTH
+            if folds:
+                step.kind = "open"
+                nodes += 1
+                folded += 1
+            stack.append((step if folds else None, [0]))
+    out.extend(JsonLine("close") for opened, _ in stack if opened is not None)
+    return out
+
+
+def _lines(tokens: list[tuple[str, str]]) -> list[list[tuple[str, str]]]:
+    """Tokens split at line breaks (only whitespace tokens hold them), breaks dropped."""
+    lines: list[list[tuple[str, str]]] = [[]]
+    for token in tokens:
+        cls, text = token
+        if "\n" not in text:
+            lines[-1].append(token)
+            continue
+        first, *rest = text.split("\n")
+        if first:
+            lines[-1].append((cls, first))
+        for piece in rest:
+            lines.append([(cls, piece)] if piece else [])
+    return lines
 
 
 @cache
@@ -686,6 +803,13 @@ def _strict_text(data: bytes, codec: str, complete: bool) -> str | None:
     if _CONTROL.search(text):
         return None
     return _SURROGATE.sub("\ufffd", text)
+
+
+def _raw_text(data: bytes, codec: str) -> tuple[str | None, bool]:
+    """The first TEXT_CAP bytes as text exactly as sent (None when they do not read as
+    text), and whether the body was longer."""
+    complete = len(data) <= TEXT_CAP
+    return _strict_text(data[:TEXT_CAP], codec, complete), not complete
 
 
 def _is_texty(media: str) -> bool:

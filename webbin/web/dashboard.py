@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -22,14 +23,17 @@ from sqlalchemy import select
 
 from webbin import ratelimit
 from webbin.capture import endpoint as capture
+from webbin.live import forwarders
 from webbin.live.broker import get_broker
-from webbin.live.stream import parse_cursor, sock, stream
+from webbin.live.stream import CLOSE_BAD_QUERY, parse_cursor, sock, stream
 from webbin.outbound import resend
 from webbin.receiver import bin_settings as settings
 from webbin.receiver import handshakes, senders, testwebhooks, verification
-from webbin.storage import queries
+from webbin.receiver.strict import InvalidInput
+from webbin.storage import queries, search
 from webbin.storage.models import Bin, CapturedRequest, db
-from webbin.web import csrf
+from webbin.storage.search import Query, QueryError
+from webbin.web import csrf, diff, edit, replays, searching
 from webbin.web.bodyview import multipart_part, render_body
 from webbin.web.curl import curl_command
 from webbin.web.downloads import raw_download
@@ -85,6 +89,7 @@ def _detail_context(bin_: Bin, captured: CapturedRequest) -> dict[str, Any]:
         ),
         "query": _query_pairs(captured.query_string),
         "attempts": queries.resend_attempts(captured.id),
+        "forwarders": forwarders.connected(bin_.id),
         "verdict": verification.verdict(bin_, captured),
         "curl": curl_command(captured, captured.url or capture_url(bin_) + captured.path),
         "sender": senders.check(captured.remote_addr, bin_.allowed_networks),
@@ -98,44 +103,68 @@ def _query_pairs(query_string: str) -> list[tuple[str, str]]:
     return parse_qsl(query_string, keep_blank_values=True, errors="replace")
 
 
+def _page(bin_id: str, before: int | None, query: Query | None) -> tuple[list[Any], int | None]:
+    """A page of the bin's rows, newest first, older than ``before``, and the cursor for the
+    next one (None: no more); filtered by ``query`` when there is one."""
+    size = current_app.config["PAGE_SIZE"]
+    if query is None:
+        rows = queries.page_of_requests(bin_id, before, size)
+        return rows, rows[-1].id if len(rows) == size else None
+    page = search.search(bin_id, query, before, size)
+    return page.rows, page.next_before
+
+
 @bp.get("/bins/<bin_id>")
-def bin_page(bin_id: str) -> str:
+def bin_page(bin_id: str) -> str | tuple[str, int]:
     bin_ = queries.get_bin(bin_id)
-    rows = queries.page_of_requests(bin_id, None, current_app.config["PAGE_SIZE"])
+    query_error: QueryError | None = None
+    try:
+        query = searching.request_query()
+    except QueryError as error:
+        query, query_error = None, error
+    rows, next_before = _page(bin_id, None, query) if query_error is None else ([], None)
     detail: dict[str, Any] = {}
     wanted = request.args.get("r", type=int)
     if wanted is not None:
         detail = _detail_context(bin_, queries.get_request(bin_id, wanted))
-    return render_template(
+    page = render_template(
         "bin.html",
         bin=bin_,
         capture_url=capture_url(bin_),
         rows=rows,
-        latest_id=rows[0].id if rows else 0,
-        more=len(rows) == current_app.config["PAGE_SIZE"],
+        # Live rows are those after the bin's newest, not after the newest that matched.
+        latest_id=(queries.newest_id(bin_id) or 0) if query else (rows[0].id if rows else 0),
+        next_before=next_before,
+        q=searching.query_text(),
+        query_error=query_error,
+        query_error_text=searching.describe(query_error) if query_error else None,
         total=queries.request_count(bin_id),
         originals=queries.originals(rows),
-        settings=settings.view(bin_),
-        schemes=settings.scheme_names(),
-        presets=senders.presets(),
-        providers=handshakes.PROVIDERS,
+        **_settings_context(bin_),
         selected=bool(detail),
-        **{k: v for k, v in detail.items() if k != "bin"},
+        forwarders=forwarders.connected(bin_id),
+        replays=replays.shown(bin_id),
+        **{k: v for k, v in detail.items() if k not in ("bin", "forwarders")},
     )
+    return (page, 400) if query_error else page
 
 
 @bp.get("/bins/<bin_id>/rows")
 def older_rows(bin_id: str) -> str:
     """The next page of older rows (and a new "load older" button if there are more)."""
     bin_ = queries.get_bin(bin_id)
-    before = request.args.get("before", type=int)
-    rows = queries.page_of_requests(bin_id, before, current_app.config["PAGE_SIZE"])
+    try:
+        query = searching.request_query()
+    except QueryError as error:
+        abort(400, description=searching.describe(error))
+    rows, next_before = _page(bin_id, request.args.get("before", type=int), query)
     return render_template(
         "_rows.html",
         bin=bin_,
         rows=rows,
         originals=queries.originals(rows),
-        more=len(rows) == current_app.config["PAGE_SIZE"],
+        next_before=next_before,
+        q=searching.query_text(),
     )
 
 
@@ -197,9 +226,13 @@ def resend_request(bin_id: str, request_id: int) -> Response | tuple[str, int] |
         return refused
     bin_ = queries.get_bin(bin_id)
     captured = queries.get_request(bin_id, request_id)
+    if request.form.get("forwarder"):
+        return _resend_through_forwarder(bin_id, captured.id, request.form["forwarder"])
     try:
-        outgoing = resend.prepare(captured, bin_, request.form.get("url") or "")
-    except resend.InvalidTarget as error:
+        # The editor's form (_edit.html) says so; the plain resend form sends only a URL.
+        changes = edit.edit_of(edit.form_body(request.form)) if request.form.get("edit") else None
+        outgoing = resend.prepare(captured, bin_, request.form.get("url") or "", changes)
+    except (resend.InvalidTarget, resend.InvalidEdit, InvalidInput) as error:
         return render_template("_resend_result.html", attempt=None, error=str(error)), 400
     with ratelimit.resend_slot() as busy:
         if busy is not None:
@@ -208,21 +241,143 @@ def resend_request(bin_id: str, request_id: int) -> Response | tuple[str, int] |
     return render_template("_resend_result.html", attempt=attempt, error=None)
 
 
-def _apply_settings(bin_id: str, data: dict[str, Any], done: str) -> Response:
-    """Apply a settings form; flash what happened; back to the bin page."""
+def _resend_through_forwarder(
+    bin_id: str, request_id: int, forwarder_id: str
+) -> tuple[str, int] | str:
+    """Queue the resend for the forwarder (wherever its connection is served) and wait for
+    the outcome it reports, holding no database connection meanwhile."""
+    found = forwarders.find(bin_id, forwarder_id)
+    if found is None:
+        error = "That forwarder is no longer connected; reload to see who is."
+        return render_template("_resend_result.html", attempt=None, error=error), 400
+    db.session.commit()
+    db.session.close()
+    job = forwarders.queue_resend(found.id, request_id)
+    get_broker(current_app).publish(bin_id)  # wakes the forwarder's connection
+    wait = float(current_app.config["RESEND_TOTAL_TIMEOUT"])
+    result = forwarders.wait_for_job(current_app, bin_id, job, wait)
+    if result.attempt is not None:
+        return render_template("_resend_result.html", attempt=result.attempt, error=None)
+    if result.gone:
+        error = f"The forwarder {found.name} disconnected before it said how the resend went."
+    else:
+        error = (
+            f"The forwarder {found.name} has not reported within {wait:g} s; its outcome is "
+            "listed on this request once it does."
+        )
+    return render_template("_resend_result.html", attempt=None, error=error)
+
+
+@bp.get("/bins/<bin_id>/forwarders")
+def forwarders_box(bin_id: str) -> str:
+    """Who forwards this bin's arrivals right now (the bin page asks every few seconds)."""
+    bin_ = queries.get_bin(bin_id)
+    return render_template("_forwarders.html", bin=bin_, forwarders=forwarders.connected(bin_id))
+
+
+@bp.get("/bins/<bin_id>/requests/<int:request_id>/edit")
+def edit_request(bin_id: str, request_id: int) -> str | Response:
+    """The editor for resending the request changed (``?as=base64`` for the body's bytes)."""
+    if not is_htmx():
+        return redirect(url_for("dashboard.bin_page", bin_id=bin_id, r=request_id))
+    bin_ = queries.get_bin(bin_id)
+    captured = queries.get_request(bin_id, request_id)
+    form = edit.prefill(captured, bin_, as_base64=request.args.get("as") == "base64")
+    return render_template("_edit.html", bin=bin_, req=captured, form=form)
+
+
+@bp.get("/bins/<bin_id>/compare/<int:old_id>/<int:new_id>")
+def compare_requests(bin_id: str, old_id: int, new_id: int) -> str | Response:
+    if not is_htmx():
+        return redirect(url_for("dashboard.bin_page", bin_id=bin_id, r=new_id))
+    bin_ = queries.get_bin(bin_id)
+    old, new = queries.get_request(bin_id, old_id), queries.get_request(bin_id, new_id)
+    return render_template("_diff.html", bin=bin_, diff=diff.compare(old, new), shared=None)
+
+
+@bp.get("/bins/<bin_id>/requests/<int:request_id>/compare-previous")
+def compare_previous(bin_id: str, request_id: int) -> str | Response:
+    """The request compared with the latest earlier one of the same event, else path."""
+    if not is_htmx():
+        return redirect(url_for("dashboard.bin_page", bin_id=bin_id, r=request_id))
+    bin_ = queries.get_bin(bin_id)
+    captured = queries.get_request(bin_id, request_id)
+    found = queries.previous_like(captured)
+    if found is None:
+        return render_template("_diff.html", bin=bin_, diff=None, req=captured, shared=None)
+    shared, previous = found
+    compared = diff.compare(previous, captured)
+    return render_template("_diff.html", bin=bin_, diff=compared, shared=shared)
+
+
+def _settings_context(bin_: Bin) -> dict[str, Any]:
+    """What ``_settings.html`` shows, on the bin page and in its in-place answers."""
+    return {
+        "settings": settings.view(bin_),
+        "schemes": settings.scheme_names(),
+        "presets": senders.presets(),
+        "providers": handshakes.PROVIDERS,
+    }
+
+
+# Rows an in-place save re-renders after a re-verification, at most (the ids the page shows).
+MAX_SHOWN_ROWS = 500
+
+
+def _settings_saved(bin_: Bin, form: str, message: str, reverified: bool = False) -> Response:
+    """A settings form's success: with htmx, the settings panel re-rendered in place (open,
+    the message in the form that was saved) so the page keeps its selection, open panels and
+    scroll; after a re-verification also the rows the page shows and its open detail, whose
+    verdicts changed. Without htmx, a flash and the bin page."""
+    if not is_htmx():
+        flash(message, "info")
+        return redirect(url_for("dashboard.bin_page", bin_id=bin_.id), 303)
+    shown: list[Any] = []
+    detail: dict[str, Any] = {}
+    if reverified:
+        ids = [int(i) for i in request.form.get("shown_ids", "").split(",") if i.isdigit()]
+        shown = queries.summaries(bin_.id, ids[:MAX_SHOWN_ROWS])
+        open_id = request.form.get("open_id", "")
+        found = queries.find_request(bin_.id, int(open_id)) if open_id.isdigit() else None
+        detail = _detail_context(bin_, found) if found is not None else {}
+    return Response(
+        render_template(
+            "_settings.html",
+            settings_open=True,
+            notice={"form": form, "category": "info", "message": message},
+            reverified_rows=shown,
+            originals=queries.originals(shown),
+            reverified_detail=bool(detail),
+            **{"bin": bin_, **detail},
+            **_settings_context(bin_),
+        )
+    )
+
+
+def _settings_refused(bin_id: str, form: str, message: str) -> Response:
+    """A settings form's error: with htmx only the message, in the form, which keeps what
+    was typed into it; without htmx a flash and the bin page."""
+    if not is_htmx():
+        flash(message, "error")
+        return redirect(url_for("dashboard.bin_page", bin_id=bin_id) + "#settings", 303)
+    html = render_template("_settings_notice.html", category="error", message=message)
+    where = {"HX-Retarget": f"#{form} .form-notice", "HX-Reswap": "innerHTML"}
+    return Response(html, 400, where)
+
+
+def _apply_settings(bin_id: str, data: dict[str, Any], done: str, form: str) -> Response:
+    """Apply the settings form ``form`` (its element id) and say what happened."""
     bin_ = queries.get_bin(bin_id)
     try:
         reverify = settings.apply(bin_, data)
     except ValueError as error:
         db.session.rollback()
-        flash(str(error), "error")
-        return redirect(url_for("dashboard.bin_page", bin_id=bin_id) + "#settings", 303)
+        return _settings_refused(bin_id, form, str(error))
     db.session.commit()
     if reverify:
         count = verification.reverify(bin_)
         done += f" {count} captured request{'s' if count != 1 else ''} re-verified."
-    flash(done, "info")
-    return redirect(url_for("dashboard.bin_page", bin_id=bin_id), 303)
+    return _settings_saved(bin_, form, done, reverified=reverify)
 
 
 def _lines(field: str) -> list[str]:
@@ -246,7 +401,9 @@ def signature_settings(bin_id: str) -> Response:
             "encoding": form.get("generic_encoding", "hex"),
             "prefix": form.get("generic_prefix", ""),
         }
-    return _apply_settings(bin_id, {"signature": signature}, "Signature settings saved.")
+    return _apply_settings(
+        bin_id, {"signature": signature}, "Signature settings saved.", "signature-settings"
+    )
 
 
 @bp.post("/bins/<bin_id>/settings/senders")
@@ -255,7 +412,9 @@ def sender_settings(bin_id: str) -> Response:
     preset = senders.presets().get(request.form.get("preset", ""))
     if isinstance(preset, dict):
         networks = list(dict.fromkeys([*networks, *preset["networks"]]))
-    return _apply_settings(bin_id, {"allowed_networks": networks}, "Sender allow-list saved.")
+    return _apply_settings(
+        bin_id, {"allowed_networks": networks}, "Sender allow-list saved.", "sender-settings"
+    )
 
 
 @bp.post("/bins/<bin_id>/settings/handshakes")
@@ -267,14 +426,18 @@ def handshake_settings(bin_id: str) -> Response:
             data[secret] = value
         elif request.form.get(f"clear_{secret}"):
             data[secret] = ""
-    return _apply_settings(bin_id, {"handshakes": data}, "Handshake replies saved.")
+    return _apply_settings(
+        bin_id, {"handshakes": data}, "Handshake replies saved.", "handshake-settings"
+    )
 
 
 @bp.post("/bins/<bin_id>/settings/response")
 def response_settings(bin_id: str) -> Response:
     form = request.form
     if form.get("reset"):
-        return _apply_settings(bin_id, {"response": {}}, "Responses reset to the default 200.")
+        return _apply_settings(
+            bin_id, {"response": {}}, "Responses reset to the default 200.", "response-settings"
+        )
     headers = []
     for line in _lines("headers"):
         name, _, value = line.partition(":")
@@ -283,8 +446,7 @@ def response_settings(bin_id: str) -> Response:
     try:
         rules = json.loads(form.get("rules") or "[]")
     except ValueError:
-        flash("Rules must be a JSON list.", "error")
-        return redirect(url_for("dashboard.bin_page", bin_id=bin_id) + "#settings", 303)
+        return _settings_refused(bin_id, "response-settings", "Rules must be a JSON list.")
     response = {
         "default": {
             "status": int(status) if status.isdigit() else status,
@@ -295,7 +457,16 @@ def response_settings(bin_id: str) -> Response:
         },
         "rules": rules,
     }
-    return _apply_settings(bin_id, {"response": response}, "Custom response saved.")
+    return _apply_settings(
+        bin_id, {"response": response}, "Custom response saved.", "response-settings"
+    )
+
+
+@bp.post("/bins/<bin_id>/settings/cors")
+def cors_settings(bin_id: str) -> Response:
+    on = request.form.get("cors") == "1"
+    said = "answers browsers (CORS on)" if on else "no longer answers CORS preflights"
+    return _apply_settings(bin_id, {"cors": on}, f"Capture URL {said}.", "cors-settings")
 
 
 @bp.post("/bins/<bin_id>/test-webhook")
@@ -304,8 +475,7 @@ def send_test_webhook(bin_id: str) -> Response:
     try:
         sample = testwebhooks.prepare(bin_, request.form.get("scheme", ""), capture_url(bin_))
     except ValueError as error:
-        flash(str(error), "error")
-        return redirect(url_for("dashboard.bin_page", bin_id=bin_id), 303)
+        return _settings_refused(bin_id, "test-webhook", str(error))
     record = capture.make_record(
         method="POST",
         path=sample.path,
@@ -323,17 +493,24 @@ def send_test_webhook(bin_id: str) -> Response:
         if sample.added_secret
         else ""
     )
-    flash(f"Sent a signed {sample.title} test webhook (answered {status}).{added}", "info")
-    return redirect(url_for("dashboard.bin_page", bin_id=bin_id), 303)
+    said = f"Sent a signed {sample.title} test webhook (answered {status}).{added}"
+    return _settings_saved(queries.get_bin(bin_id), "test-webhook", said)
 
 
 @sock.route("/bins/<bin_id>/live", bp=bp)
 def live_rows(ws: Any, bin_id: str) -> None:
-    """Rendered list rows for the bin page, as hx-ws JSON messages."""
+    """Rendered list rows for the bin page, as hx-ws JSON messages; with ``?q=``, only the
+    rows that match, and after each batch with rows left out ``{"hidden": n, "last": id}``
+    (the page counts them and resumes after ``last``)."""
     bin_ = db.session.get(Bin, bin_id)
     db.session.remove()  # no session may stay open for the life of a socket
     if bin_ is None:
         ws.close(reason=4404, message="no such bin")
+        return
+    try:
+        query = searching.request_query()
+    except QueryError as error:
+        ws.close(reason=CLOSE_BAD_QUERY, message=searching.close_reason(error))
         return
 
     def render(row: Any) -> str:
@@ -344,4 +521,12 @@ def live_rows(ws: Any, bin_id: str) -> None:
         db.session.remove()
         return json.dumps({"id": row.id, "content": html})
 
-    stream(ws, bin_id, parse_cursor(request.args.get("after")), "dashboard-row", render)
+    stream(
+        ws,
+        bin_id,
+        parse_cursor(request.args.get("after")),
+        "dashboard-row",
+        render,
+        keep=None if query is None else partial(search.matching_ids, query),
+        hidden=lambda count, last: json.dumps({"hidden": count, "last": last}),
+    )

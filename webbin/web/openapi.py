@@ -17,8 +17,21 @@ from typing import Any
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
 from webbin.config import DEFAULTS
+from webbin.outbound import replays
 from webbin.receiver.bin_settings import SettingsView
-from webbin.web.schemas import CreateBin, ResendBody, UpdateBin
+from webbin.web.schemas import (
+    CreateBin,
+    DeleteRequests,
+    ForwardOutcome,
+    ImportResult,
+    ReplayBody,
+    ReplayJobDetail,
+    ReplayJobList,
+    RequestDiff,
+    RequestLabels,
+    ResendBody,
+    UpdateBin,
+)
 
 Schema = dict[str, Any]
 
@@ -49,6 +62,12 @@ one entry per bad field.
 
 **Paging.** `GET /api/bins/{id}/requests` lists newest first; pass the answer's
 `next_before` as `before` to get the next (older) page, until it is `null`.
+
+**Search.** `GET /api/bins/{id}/requests?q=method:POST provider:stripe -verdict:valid`
+filters the list (and `q` on the live stream filters it too). With a `q` that searches
+headers or bodies, a page may hold fewer requests than `limit` (even none) while
+`next_before` is not `null`: each page scans a bounded number of requests and body bytes.
+Keep paging until `next_before` is `null`.
 
 **Live stream (WebSocket).** `GET /api/bins/{id}/stream?after={rid}` upgrades to a WebSocket
 (OpenAPI has no WebSocket type; see `x-websocket` on that path). The server sends one text
@@ -201,7 +220,15 @@ def _model_schemas() -> dict[str, Schema]:
         (CreateBin, "validation"),
         (UpdateBin, "validation"),
         (ResendBody, "validation"),
+        (ForwardOutcome, "validation"),
+        (ReplayBody, "validation"),
+        (DeleteRequests, "validation"),
         (SettingsView, "serialization"),
+        (RequestDiff, "serialization"),
+        (ReplayJobList, "serialization"),
+        (ReplayJobDetail, "serialization"),
+        (ImportResult, "serialization"),
+        (RequestLabels, "serialization"),
     ]
     _, top = models_json_schema(models, schema_generator=_Generate)
     defs = top["$defs"]
@@ -246,8 +273,9 @@ def _error() -> Schema:
             "message": _string("What went wrong, for people.", examples=["No bin with this id."]),
             "errors": {
                 "type": "array",
-                "description": "Only when a JSON body is invalid: one entry per bad or "
-                "unknown field.",
+                "description": "Only when a JSON body is invalid (one entry per bad or "
+                "unknown field) or the `q` search is malformed (path `q`; the message names "
+                "the term and the character it starts at).",
                 "items": _object(
                     "One invalid field.",
                     {
@@ -294,8 +322,8 @@ def _bin(models: dict[str, Schema]) -> Schema:
 
 
 def _schemas() -> dict[str, Schema]:
-    summary = _request_summary_properties()
     models = _model_schemas()
+    summary = {**_request_summary_properties(), **models.pop("RequestLabels")["properties"]}
     bin_ = _bin(models)
     return {
         "Error": _error(),
@@ -382,11 +410,80 @@ def _schemas() -> dict[str, Schema]:
                         "dns, refused, timeout, tls, too_large or other."
                     )
                 ),
+                "forwarder": _nullable(
+                    _string(
+                        "Name of the forwarder (`webbin forward`) that sent it from its own "
+                        "machine; null when webbin sent it."
+                    )
+                ),
+                "replied": {
+                    "type": "boolean",
+                    "description": "True when webbin answered the capture's sender with this "
+                    "answer (a forwarder running with --reply).",
+                },
+                "sent": {
+                    **_object(
+                        "The request as it went out; null for attempts made before webbin "
+                        "kept it. Host and Content-Length are not listed: the connection "
+                        "sets them.",
+                        {
+                            "method": _string("Method sent."),
+                            "url": _string("URL sent to."),
+                            "headers": _headers_list(
+                                "Headers sent, in order, repeats kept (the X-Webbin-Resend "
+                                "loop mark included)."
+                            ),
+                            "body_text": _nullable(
+                                _string("Body sent as UTF-8 text; null if it is not UTF-8.")
+                            ),
+                            "body_base64": _base64("Body sent, base64-encoded."),
+                            "edited": {
+                                "type": "boolean",
+                                "description": "True if the method, headers or body differ "
+                                "from the captured request's.",
+                            },
+                            "resigned": _nullable(
+                                _string("Scheme whose signature was computed again, or null.")
+                            ),
+                        },
+                    ),
+                    "type": ["object", "null"],
+                },
             },
+        ),
+        "Forwarder": _object(
+            "A forwarder (`webbin forward`) connected to the bin right now.",
+            {
+                "id": _string("Its connection's id (what a resend through it names)."),
+                "name": _string("The name it gave.", maxLength=100),
+                "target": _string("Where it forwards to, as it named it.", maxLength=2000),
+                "reply_timeout": {
+                    "type": "number",
+                    "minimum": 0,
+                    "description": "Seconds captures wait for its local app's answer "
+                    "(--reply); 0 when they do not.",
+                },
+                "connected_at": _timestamp("When it connected"),
+                "last_seen": _timestamp("Its connection's last heartbeat"),
+            },
+        ),
+        "ForwarderList": _object(
+            "The forwarders connected to a bin, longest connected first.",
+            {"forwarders": {"type": "array", "items": _ref("Forwarder")}},
         ),
         "ResendList": _object(
             "A request's resend attempts, newest first.",
             {"resends": {"type": "array", "items": _ref("ResendResult")}},
+        ),
+        "DeletedRequests": _object(
+            "The requests a bulk delete deleted.",
+            {
+                "deleted": {
+                    "type": "array",
+                    "description": "Ids deleted by this call, ascending.",
+                    "items": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+                }
+            },
         ),
         "CaptureResult": _object(
             "Answer to a captured request.",
@@ -434,9 +531,15 @@ def _parameters() -> dict[str, Schema]:
         "RequestId": _path_param(
             "rid", "The request's `id` (not its `seq`).", {"type": "integer", "minimum": 1}
         ),
+        "OtherRequestId": _path_param(
+            "other",
+            "The `id` of the request to compare with, in the same bin.",
+            {"type": "integer", "minimum": 1},
+        ),
         "CaptureToken": _path_param(
             "capture_token", "The token in the bin's `capture_url`.", {"type": "string"}
         ),
+        "ReplayId": _path_param("job", "The replay's `id`.", {"type": "integer", "minimum": 1}),
     }
 
 
@@ -456,11 +559,24 @@ def _json_body(description: str, schema_name: str, required: bool = True) -> Sch
     return {"required": required, "description": description, "content": _json(_ref(schema_name))}
 
 
+SEARCH_DESCRIPTION = (
+    "Only requests matching this search, e.g. `method:POST path:/orders/* -verdict:valid`. "
+    "Terms (AND between them, `OR` between alternatives, `-` negates, parentheses group): "
+    "`method:POST`, `path:/orders/*` (`*` matches anything), `header:Name=value` or "
+    '`header:Name`, `body:"text"`, `json:data.object.status=succeeded`, '
+    "`verdict:valid|stale|invalid|unsigned|unverified`, `provider:stripe`, `event:push`, "
+    "`retry:yes|no`, `since:15m` (s, m, h, d, w), `after:` / `before:` an ISO 8601 time, and "
+    "bare words or quoted phrases, searched for anywhere. Letters A-Z match in either case. "
+    'A malformed query is answered 400 with `errors: [{path: "q", message}]`.'
+)
+
 ERROR_DESCRIPTIONS = {
     "400": "The body is not a JSON object, or a field or query parameter is invalid; for a "
     "body, `errors` lists each bad or unknown field by its path.",
     "403": "Refused: the WebSocket handshake came from a page on another site.",
     "404": "No bin with this id, or no request with this id in the bin.",
+    "409": "The bin already has its most replays running "
+    f"({replays.MAX_RUNNING_PER_BIN}); wait for one to end or cancel it.",
     "413": "The body is larger than the server's limit (MAX_BODY_BYTES); nothing was stored.",
     "429": "Too many requests from this client (or to this bin, or probes of unknown ids); "
     "the Retry-After header says when to try again.",
@@ -508,6 +624,9 @@ def _operation(
 # --- paths ------------------------------------------------------------------------------
 
 
+_HTML: Schema = {"text/html": {}}
+
+
 def _api_paths() -> dict[str, Schema]:
     bin_id = [_param_ref("BinId")]
     request_ids = [_param_ref("BinId"), _param_ref("RequestId")]
@@ -517,6 +636,14 @@ def _api_paths() -> dict[str, Schema]:
                 "getOpenApiDocument",
                 "This OpenAPI document",
                 {"200": {"description": "The document.", "content": _json({"type": "object"})}},
+                tag="meta",
+            )
+        },
+        "/api/docs": {
+            "get": _operation(
+                "getApiReference",
+                "This document as a page to read and try",
+                {"200": {"description": "An HTML page (Swagger UI).", "content": _HTML}},
                 tag="meta",
             )
         },
@@ -575,6 +702,7 @@ def _api_paths() -> dict[str, Schema]:
                         "`next_before`.",
                         {"type": "integer", "minimum": 1},
                     ),
+                    _query_param("q", SEARCH_DESCRIPTION, {"type": "string", "maxLength": 1000}),
                 ],
             ),
             "delete": _operation(
@@ -582,6 +710,22 @@ def _api_paths() -> dict[str, Schema]:
                 "Delete all of a bin's requests",
                 {**_no_content("Cleared; the bin stays."), **_error_responses(404)},
                 tag="requests",
+            ),
+        },
+        "/api/bins/{id}/requests/delete": {
+            "parameters": bin_id,
+            "post": _operation(
+                "deleteRequests",
+                "Delete several requests",
+                {
+                    "200": _response("What was deleted.", "DeletedRequests"),
+                    **_error_responses(400, 404),
+                },
+                tag="requests",
+                description="In one transaction. Ids the bin does not hold (another bin's, "
+                "or deleted already) are skipped, so the answer lists only those this call "
+                "deleted.",
+                body=_json_body("The ids to delete.", "DeleteRequests"),
             ),
         },
         "/api/bins/{id}/requests/{rid}": {
@@ -597,6 +741,25 @@ def _api_paths() -> dict[str, Schema]:
                 "Delete a request",
                 {**_no_content("Deleted."), **_error_responses(404)},
                 tag="requests",
+            ),
+        },
+        "/api/bins/{id}/requests/{rid}/diff/{other}": {
+            "parameters": [*request_ids, _param_ref("OtherRequestId")],
+            "get": _operation(
+                "diffRequests",
+                "Compare two requests",
+                {
+                    "200": _response("What changed from `rid` to `other`.", "RequestDiff"),
+                    **_error_responses(
+                        404, _404="No bin with this id, or either request is not in the bin."
+                    ),
+                },
+                tag="requests",
+                description="The request line, the headers (aligned in order, repeats kept) "
+                "and the body: structurally for two JSON objects or arrays (a JSON Pointer "
+                "per value added, removed or changed), as a unified diff for two texts, and "
+                "for other bodies their sizes, SHA-256 digests, first differing offset and a "
+                "hex dump of both there. Large bodies are compared in part (`truncated`).",
             ),
         },
         "/api/bins/{id}/requests/{rid}/raw": {
@@ -644,18 +807,27 @@ def _api_paths() -> dict[str, Schema]:
                         404,
                         _400="The body is not a JSON object, `url` is invalid (not http or "
                         "https, no host, spaces, unparseable, too long; nothing is recorded), "
-                        "or no `url` was given and the bin has no `resend_url`.",
+                        "no `url` was given and the bin has no `resend_url`, an edit is "
+                        "invalid (a header, the method, the body over MAX_BODY_BYTES), or "
+                        "`resign` cannot be done (`errors[0].path` is `resign`: a "
+                        "private-key scheme such as Discord or SendGrid, no secret, or no "
+                        "known scheme).",
                     ),
                 },
                 tag="resend",
                 description="Sends the same method, headers (less hop-by-hop ones, Host and "
-                "Content-Length) and exact body to `url` and records the attempt. Once the "
+                "Content-Length) and exact body to `url`, or what `method`, `headers` and "
+                "`body_text`/`body_base64` replace them with, re-signed for the bin's "
+                "signature scheme when `resign` is true, and records the attempt with what "
+                "was sent (`sent`). Once the "
                 "request went out (even if the target then failed), `url` becomes the bin's "
                 "`resend_url`; not when the address policy or DNS stopped it. 429 when this "
                 "client resends too often or the server already has its most resends in "
                 "flight.",
                 body=_json_body(
-                    "Where to send it; `{}` uses the bin's `resend_url`.", "ResendBody"
+                    "Where to send it and what to change; `{}` sends it unchanged to the "
+                    "bin's `resend_url`.",
+                    "ResendBody",
                 ),
             ),
         },
@@ -668,14 +840,106 @@ def _api_paths() -> dict[str, Schema]:
                 tag="resend",
             ),
         },
+        "/api/bins/{id}/requests/{rid}/forwards": {
+            "parameters": request_ids,
+            "post": _operation(
+                "reportForward",
+                "Report what a forwarder's target answered",
+                {
+                    "201": _response(
+                        "Stored as an attempt labelled with the forwarder.", "ResendResult"
+                    ),
+                    **_error_responses(400, 404),
+                },
+                tag="resend",
+                description="What `webbin forward` calls after sending a captured request to "
+                "its target (a new arrival, or a resend asked of it through `job`). The "
+                "server keeps `RESEND_MAX_RESPONSE_BYTES` of the body and lists the attempt "
+                "with the request's resends.",
+                body=_json_body("The outcome.", "ForwardOutcome"),
+            ),
+        },
+        "/api/bins/{id}/forwarders": {
+            "parameters": bin_id,
+            "get": _operation(
+                "listForwarders",
+                "List the forwarders connected to a bin",
+                {"200": _response("The forwarders.", "ForwarderList"), **_error_responses(404)},
+                tag="resend",
+            ),
+        },
+        "/api/bins/{id}/forward": {
+            "parameters": bin_id,
+            "x-websocket": {
+                "protocol": "websocket",
+                "direction": "server-to-client",
+                "query": {
+                    "after": "request id to replay after (default 0: everything)",
+                    "name": "the forwarder's name (1 to 100 characters)",
+                    "target": "where it forwards to, shown to the bin's viewers",
+                    "reply": "seconds captures may wait for its target's answer (0 to 10)",
+                },
+                "message": {
+                    "format": "text, one JSON object with a `type`",
+                    "types": {
+                        "hello": "first: `forwarder` (this connection's id), `newest` (the "
+                        "bin's newest request id now), `backlog` (how many it holds after "
+                        "`after`)",
+                        "request": "`request`: a RequestSummary, for every request after "
+                        "`after`, oldest first, then each new one",
+                        "resend": "`job`, `request`: send this request again and report "
+                        "with that `job`",
+                    },
+                },
+                "close_codes": {
+                    "4404": "no such bin (or it was deleted)",
+                    "4400": "a query argument is invalid",
+                },
+            },
+            "get": _operation(
+                "forwardRequests",
+                "Follow a bin as a forwarder (WebSocket)",
+                {
+                    "101": {
+                        "description": "Switching Protocols: the forwarder is connected "
+                        "(and listed) until the socket closes.",
+                    },
+                    **_error_responses(403),
+                },
+                tag="resend",
+                description="What `webbin forward` connects to: the live stream's requests "
+                "plus resends the dashboard asks of this forwarder. Counts as a live viewer "
+                "for MAX_VIEWERS_PER_BIN.",
+                parameters=[
+                    _query_param(
+                        "after",
+                        "Replay stored requests with an id greater than this first.",
+                        {"type": "integer", "minimum": 0, "default": 0},
+                    ),
+                    _query_param("name", "The forwarder's name.", {"type": "string"}),
+                    _query_param("target", "Where it forwards to.", {"type": "string"}),
+                    _query_param(
+                        "reply",
+                        "Seconds a capture waits for its answer (0: it does not answer).",
+                        {"type": "number", "minimum": 0, "maximum": 10, "default": 0},
+                    ),
+                ],
+            ),
+        },
         "/api/bins/{id}/stream": {
             "parameters": bin_id,
             "x-websocket": {
                 "protocol": "websocket",
                 "direction": "server-to-client",
-                "query": {"after": "request id to replay after (default 0: everything)"},
+                "query": {
+                    "after": "request id to replay after (default 0: everything)",
+                    "q": "only requests matching this search",
+                },
                 "message": {"format": "text, one JSON object", "schema": _ref("RequestSummary")},
-                "close_codes": {"4404": "no such bin (or it was deleted)"},
+                "close_codes": {
+                    "4404": "no such bin (or it was deleted)",
+                    "4400": "the `q` search is malformed (the close reason says why)",
+                },
             },
             "get": _operation(
                 "streamRequests",
@@ -699,10 +963,221 @@ def _api_paths() -> dict[str, Schema]:
                         "(invalid or negative values count as 0).",
                         {"type": "integer", "minimum": 0, "default": 0},
                     ),
+                    _query_param(
+                        "q",
+                        "Send only the requests matching this search (the syntax of "
+                        "`listRequests`' `q`). A malformed one closes the socket with code "
+                        "4400, the reason saying what is wrong.",
+                        {"type": "string", "maxLength": 1000},
+                    ),
                 ],
             ),
         },
     }
+
+
+_SELECTION = (
+    "Which requests: `ids` (those requests of the bin), or `q` (a search, the syntax of "
+    "`GET /api/bins/{id}/requests?q=`; a malformed one is answered 400), or neither (every "
+    "request of the bin). Oldest first."
+)
+_HAR_DOCUMENT: Schema = {
+    "type": "object",
+    "required": ["log"],
+    "description": "A HAR 1.2 document (`log.entries`, one per request).",
+}
+_NDJSON_TEXT: Schema = {
+    "type": "string",
+    "description": "One JSON object per line, each a `RequestDetail`.",
+}
+
+
+def _selection_parameters() -> list[Schema]:
+    return [
+        _query_param("q", _SELECTION, {"type": "string", "maxLength": 2000}),
+        _query_param(
+            "ids",
+            "Request ids of the bin, repeated (`ids=1&ids=2`) or comma-separated "
+            f"(`ids=1,2`); at most {replays.MAX_REQUESTS}. Not with `q`.",
+            {"type": "array", "items": {"type": "integer", "minimum": 1}},
+        ),
+    ]
+
+
+def _exchange_paths() -> dict[str, Schema]:
+    """Export, import, and replay many (:mod:`webbin.web.exports`, :mod:`webbin.web.replays`)."""
+    bin_id = [_param_ref("BinId")]
+    job = [_param_ref("BinId"), _param_ref("ReplayId")]
+    format_param = _query_param(
+        "format",
+        "`ndjson` or `har`.",
+        {"type": "string", "enum": ["ndjson", "har"]},
+    )
+    return {
+        "/api/bins/{id}/export": {
+            "parameters": bin_id,
+            "get": _operation(
+                "exportRequests",
+                "Download requests as NDJSON or HAR",
+                {
+                    "200": {
+                        "description": "The requests, oldest first, as an attachment, written "
+                        "while it is read. NDJSON (the default): one `RequestDetail` per line, "
+                        "byte-exact (`body_base64`). HAR 1.2: headers with repeats, "
+                        "`postData.text` for UTF-8 bodies, `params` for URL-encoded forms, "
+                        "the exact bytes in `postData._bodyBase64` whenever `text` does not "
+                        "hold them, the API summary in each entry's `_webbin`; the `response` "
+                        "is the status webbin answered (it keeps no answer headers or body).",
+                        "headers": {
+                            "Content-Disposition": {
+                                "description": 'attachment; filename="webbin-<name>-<time>.'
+                                '<format>"',
+                                "schema": {"type": "string"},
+                            },
+                        },
+                        "content": {
+                            "application/x-ndjson": {"schema": _NDJSON_TEXT},
+                            "application/json": {"schema": _HAR_DOCUMENT},
+                        },
+                    },
+                    **_error_responses(
+                        400,
+                        404,
+                        _400="`format`, `q` or `ids` is invalid, or an id is not the bin's "
+                        "(`errors` names each).",
+                    ),
+                },
+                tag="export",
+                parameters=[
+                    {**format_param, "schema": {**format_param["schema"], "default": "ndjson"}},
+                    *_selection_parameters(),
+                ],
+            ),
+        },
+        "/api/bins/{id}/import": {
+            "parameters": bin_id,
+            "post": _operation(
+                "importRequests",
+                "Import an NDJSON or HAR file into a bin",
+                {
+                    "201": _response("Every request of the file, stored.", "ImportResult"),
+                    **_error_responses(
+                        400,
+                        404,
+                        413,
+                        _400="The file is not entirely valid (or holds no request): nothing "
+                        "was imported; `errors` names each problem by its line "
+                        "(`line 3: headers[0]`) or place (`log.entries[4].request.url`).",
+                        _413="The file is larger than IMPORT_MAX_BYTES; nothing was imported.",
+                    ),
+                },
+                tag="export",
+                description="All or nothing, in one transaction. Each request keeps its "
+                "method, path, query string, headers (order and repeats), body and time "
+                "received, and gets a new id (the bin's next). Signature verdicts and retry "
+                "marks are worked out as for a capture into this bin. HAR files from "
+                "DevTools and HTTP Toolkit are read too. The format is `format`, else the "
+                "content type's (`application/x-ndjson`; `application/json` is HAR), else "
+                "HAR for a JSON object with a `log`, else NDJSON.",
+                parameters=[format_param],
+                body={
+                    "required": True,
+                    "description": "The file's bytes.",
+                    "content": {
+                        "application/x-ndjson": {"schema": _NDJSON_TEXT},
+                        "application/json": {"schema": _HAR_DOCUMENT},
+                    },
+                },
+            ),
+        },
+        "/api/bins/{id}/replays": {
+            "parameters": bin_id,
+            "post": _operation(
+                "startReplay",
+                "Replay many requests to a URL, in the background",
+                {
+                    "201": _response("The replay, started.", "ReplayJobDetail"),
+                    **_error_responses(
+                        400,
+                        404,
+                        409,
+                        _400="The body is invalid, neither `q` nor `ids` was given, an id "
+                        "is not the bin's, the selection is empty or too large, or the URL "
+                        "cannot be sent to (or there is none: no `url`, no `resend_url`).",
+                    ),
+                },
+                tag="resend",
+                description="Sends the selected requests oldest first, one at a time, at most "
+                "`rate` per second, each exactly as a resend does (the address policy "
+                "applies, and each is recorded as a resend attempt of its request and counts "
+                "against this client's resend rate, which the replay waits for rather than "
+                "fails). Progress: `GET .../replays/{job}`.",
+                body=_json_body("What to replay, where, how fast.", "ReplayBody"),
+            ),
+            "get": _operation(
+                "listReplays",
+                "List a bin's replays, newest first",
+                {"200": _response("The replays.", "ReplayJobList"), **_error_responses(404)},
+                tag="resend",
+            ),
+        },
+        "/api/bins/{id}/replays/{job}": {
+            "parameters": job,
+            "get": _operation(
+                "getReplay",
+                "A replay's progress and outcomes",
+                {
+                    "200": _response("The replay.", "ReplayJobDetail"),
+                    **_error_responses(400, 404),
+                },
+                tag="resend",
+                description="A replay left running by a webbin process that stopped is "
+                "answered `interrupted`.",
+                parameters=[
+                    _query_param(
+                        "after",
+                        "Only outcomes with a position after this (a previous answer's "
+                        "`next_after`, or the last position seen).",
+                        {"type": "integer", "minimum": 0, "default": 0},
+                    )
+                ],
+            ),
+        },
+        "/api/bins/{id}/replays/{job}/cancel": {
+            "parameters": job,
+            "post": _operation(
+                "cancelReplay",
+                "Stop a replay",
+                {
+                    "200": _response(
+                        "The replay, `cancelled` if it was running (a request already out "
+                        "completes and is recorded); unchanged if it had ended.",
+                        "ReplayJobDetail",
+                    ),
+                    **_error_responses(404),
+                },
+                tag="resend",
+            ),
+        },
+    }
+
+
+# A capture URL of a bin with `cors` on answers a browser's preflight itself (and stores it).
+_PREFLIGHT: Schema = {
+    "204": {
+        "description": "A CORS preflight (`Access-Control-Request-Method` sent) to a bin with "
+        "`cors` on: stored, and answered with no body, allowing any origin, the method asked "
+        "for and the headers asked for (never credentials).",
+        "headers": {
+            name: {"description": about, "schema": {"type": "string"}}
+            for name, about in (
+                ("Access-Control-Allow-Origin", "*"),
+                ("Access-Control-Allow-Methods", "The method asked for."),
+                ("Access-Control-Allow-Headers", "The headers asked for."),
+            )
+        },
+    }
+}
 
 
 def _capture_operations(operation_prefix: str, parameters: list[Schema]) -> Schema:
@@ -713,6 +1188,7 @@ def _capture_operations(operation_prefix: str, parameters: list[Schema]) -> Sche
             f"Capture a {method.upper()} request",
             {
                 "200": _response("Stored.", "CaptureResult"),
+                **(_PREFLIGHT if method == "options" else {}),
                 **_error_responses(404, 413, 508, _404="No bin has this capture token."),
             },
             tag="capture",
@@ -759,10 +1235,15 @@ def openapi_document() -> dict[str, Any]:
         "tags": [
             {"name": "bins", "description": "Create, read, change and delete bins."},
             {"name": "requests", "description": "Captured requests of a bin."},
-            {"name": "resend", "description": "Replay a captured request to another URL."},
+            {
+                "name": "resend",
+                "description": "Replay a captured request, or many, to another URL, from "
+                "webbin or through a forwarder (`webbin forward`).",
+            },
+            {"name": "export", "description": "Download requests as NDJSON or HAR; import."},
             {"name": "capture", "description": "The URLs webhook providers send to."},
             {"name": "meta", "description": "This document."},
         ],
-        "paths": {**_api_paths(), **_capture_paths()},
+        "paths": {**_api_paths(), **_exchange_paths(), **_capture_paths()},
         "components": {"schemas": _schemas(), "parameters": _parameters()},
     }

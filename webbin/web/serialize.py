@@ -63,6 +63,8 @@ def request_summary(row: Any) -> dict[str, Any]:
         "duplicate_of": row.duplicate_of,
         "delivery_attempt": row.delivery_attempt,
         "delivery_key_source": row.delivery_key_source,
+        "provider": row.provider,
+        "event": row.event,
     }
 
 
@@ -102,4 +104,37 @@ def resend_data(attempt: ResendAttempt) -> dict[str, Any]:
         "elapsed_ms": round(attempt.elapsed_ms, 2),
         "error": attempt.error,
         "error_kind": attempt.error_kind,
+        "forwarder": attempt.forwarder,
+        "replied": bool(attempt.replied),
+        "sent": sent_data(attempt),
+    }
+
+
+def forwarder_data(forwarder: Any) -> dict[str, Any]:
+    """A connected forwarder (:class:`webbin.live.forwarders.Connected`); its id is what a
+    resend through it names."""
+    return {
+        "id": forwarder.id,
+        "name": forwarder.name,
+        "target": forwarder.target,
+        "reply_timeout": forwarder.reply_timeout,
+        "connected_at": rfc3339(forwarder.connected_at),
+        "last_seen": rfc3339(forwarder.last_seen),
+    }
+
+
+def sent_data(attempt: ResendAttempt) -> dict[str, Any] | None:
+    """The request as the attempt sent it; None for attempts made before webbin kept it."""
+    if attempt.sent_method is None:
+        return None
+    body = attempt.sent_body or b""
+    text = body_text(body)
+    return {
+        "method": attempt.sent_method,
+        "url": attempt.url,
+        "headers": [list(pair) for pair in attempt.sent_headers or []],
+        "body_text": text,
+        "body_base64": base64.b64encode(body).decode("ascii"),
+        "edited": bool(attempt.sent_edited),
+        "resigned": attempt.sent_resigned,
     }

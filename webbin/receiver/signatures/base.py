@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Literal, Protocol
 
 Status = Literal["valid", "stale", "invalid", "unsigned", "unverified"]
@@ -28,10 +29,18 @@ class SignedRequest:
     body: bytes
     received_at: datetime
 
+    @cached_property
+    def _first_values(self) -> dict[str, str]:
+        """Each header's first value by lower-cased name, built once: ``auto`` detection asks
+        every scheme for its headers, which made linear scans a tenth of a capture's time."""
+        first: dict[str, str] = {}
+        for name, value in self.headers:
+            first.setdefault(name.lower(), value)
+        return first
+
     def header(self, name: str) -> str | None:
         """First value of a header, case-insensitively (as providers' SDKs read them)."""
-        wanted = name.lower()
-        return next((v for n, v in self.headers if n.lower() == wanted), None)
+        return self._first_values.get(name.lower())
 
     def header_values(self, name: str) -> list[str]:
         wanted = name.lower()

@@ -187,7 +187,7 @@ def status(app: Flask) -> Status:
                 legacy = revision is None and _is_legacy(conn)
         finally:
             engine.dispose()
-    return Status(revision, _head(), legacy)
+    return Status(revision, latest_revision(), legacy)
 
 
 def upgrade(app: Flask) -> UpgradeReport:
@@ -253,7 +253,7 @@ def before_migrating(
         except CommandError:
             raise SchemaError(
                 f"the database is at revision {revision}, which this webbin does not know "
-                f"(its latest is {_head()}): a newer webbin upgraded it; run that version"
+                f"(its latest is {latest_revision()}): a newer webbin upgraded it; run that version"
             ) from None
     adopted = revision is None and _is_legacy(conn)
     if adopted:
@@ -285,7 +285,7 @@ def _is_legacy(conn: Connection) -> bool:
 
 
 @functools.cache
-def _head() -> str:
+def latest_revision() -> str:
     """The latest revision (the scripts do not change while a process runs)."""
     head = ScriptDirectory(str(DIRECTORY)).get_current_head()
     assert head is not None, "the migrations directory holds no revision"
