@@ -328,7 +328,7 @@ def for_app(app: Flask) -> Broker:
     if redis_url:
         from webbin.live.redis_broker import RedisTransport
 
-        return RelayBroker(RedisTransport(redis_url), app.logger)
+        return RelayBroker(RedisTransport(redis_url, app.config["REDIS_KEY_PREFIX"]), app.logger)
     with app.app_context():
         engine = db.engine
     url = engine.url
