@@ -136,6 +136,25 @@ def test_deployments_sharing_a_redis_are_kept_apart_by_their_key_prefix(redis_se
         assert redis_server.listeners() == 0  # nobody on the default channel
 
 
+def test_the_wire_carries_a_digest_of_the_bin_never_its_id(redis_server, relays):
+    """A bin id opens the bin: whoever can subscribe to the channel must not learn it."""
+    import redis
+
+    spy = redis.Redis(port=redis_server.port).pubsub()
+    spy.subscribe("webbin:live")
+    here = relays(RedisTransport(redis_server.url, PREFIX))
+    bin_id = "Kq3vX9bT2mLw8ZrY5nHc0aJd7uEf4sGi"
+    here.publish(bin_id, 5)
+    deadline = time.monotonic() + DEADLINE
+    message = None
+    while message is None or message["type"] != "message":
+        assert time.monotonic() < deadline, "nothing was published"
+        message = spy.get_message(timeout=1)
+    spy.close()
+    assert bin_id.encode() not in message["data"]
+    assert message["data"].split(b" ")[1:] == [relay.digest(bin_id).encode(), b"5"]
+
+
 def test_messages_that_are_not_webbin_notifications_are_ignored():
     assert decode(encode("origin", "bin", 12)) == ("origin", "bin", 12)
     assert decode(encode("origin", "bin", None)) == ("origin", "bin", None)
