@@ -31,6 +31,7 @@ from webbin.live.redis_broker import RedisTransport
 from webbin.live.relay import RelayBroker, decode, encode
 
 DEADLINE = 20.0
+PREFIX = "webbin:"
 log = logging.getLogger("webbin.test.relay")
 
 
@@ -61,7 +62,7 @@ def transport(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], re
     """A factory of transports that reach each other."""
     if request.param == "redis":
         url = request.getfixturevalue("redis_server").url
-        return lambda: RedisTransport(url)
+        return lambda: RedisTransport(url, PREFIX)
     if request.param == "postgres":
         engine = create_engine(PG_URL)
         request.addfinalizer(engine.dispose)
@@ -119,6 +120,41 @@ def test_a_relays_own_publish_reaches_its_reader_once(transport, relays):
         assert not sub.wait(0.5), "the transport's echo was delivered again"
 
 
+def test_deployments_sharing_a_redis_are_kept_apart_by_their_key_prefix(redis_server, relays):
+    ours = relays(RedisTransport(redis_server.url, "ours:"))
+    listening = relays(RedisTransport(redis_server.url, "ours:"))
+    theirs = relays(RedisTransport(redis_server.url, "theirs:"))
+    their_listening = relays(RedisTransport(redis_server.url, "theirs:"))
+    with listening.subscribe("bin") as sub, their_listening.subscribe("bin") as their_sub:
+        connected(listening), connected(their_listening)
+        sub.wait(DEADLINE), sub.take(), their_sub.wait(DEADLINE), their_sub.take()
+        theirs.publish("bin")  # the same bin id in another deployment, saying "read"
+        assert their_sub.wait(DEADLINE) and their_sub.take() is None  # Redis has sent it
+        ours.publish("bin", 2)  # behind theirs on our listener's connection, if it came
+        assert sub.wait(DEADLINE) and sub.take() == 2, "another prefix's notification came in"
+        assert redis_server.channel_listeners("ours:live") == 1
+        assert redis_server.listeners() == 0  # nobody on the default channel
+
+
+def test_the_wire_carries_a_digest_of_the_bin_never_its_id(redis_server, relays):
+    """A bin id opens the bin: whoever can subscribe to the channel must not learn it."""
+    import redis
+
+    spy = redis.Redis(port=redis_server.port).pubsub()
+    spy.subscribe("webbin:live")
+    here = relays(RedisTransport(redis_server.url, PREFIX))
+    bin_id = "Kq3vX9bT2mLw8ZrY5nHc0aJd7uEf4sGi"
+    here.publish(bin_id, 5)
+    deadline = time.monotonic() + DEADLINE
+    message = None
+    while message is None or message["type"] != "message":
+        assert time.monotonic() < deadline, "nothing was published"
+        message = spy.get_message(timeout=1)
+    spy.close()
+    assert bin_id.encode() not in message["data"]
+    assert message["data"].split(b" ")[1:] == [relay.digest(bin_id).encode(), b"5"]
+
+
 def test_messages_that_are_not_webbin_notifications_are_ignored():
     assert decode(encode("origin", "bin", 12)) == ("origin", "bin", 12)
     assert decode(encode("origin", "bin", None)) == ("origin", "bin", None)
@@ -146,8 +182,8 @@ def times_out_short(sub, timeout: float) -> None:
 
 
 def test_redis_down_cuts_waits_short_and_its_return_wakes_every_reader(redis_server, relays):
-    here = relays(RedisTransport(redis_server.url))
-    there = relays(RedisTransport(redis_server.url))
+    here = relays(RedisTransport(redis_server.url, PREFIX))
+    there = relays(RedisTransport(redis_server.url, PREFIX))
     with there.subscribe("bin") as sub:
         connected(there)
         sub.wait(DEADLINE), sub.take()
@@ -199,7 +235,7 @@ def test_publishing_never_blocks_on_a_redis_that_does_not_answer(relays):
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen(64)
-        hung = relays(RedisTransport(f"redis://127.0.0.1:{silent.getsockname()[1]}/0"))
+        hung = relays(RedisTransport(f"redis://127.0.0.1:{silent.getsockname()[1]}/0", PREFIX))
         started = time.monotonic()
         for i in range(500):
             hung.publish(f"bin-{i % 7}", i)

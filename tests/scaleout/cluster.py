@@ -25,7 +25,10 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as ws_connect
 
-from webbin.live.redis_broker import CHANNEL
+from webbin.config import DEFAULTS
+from webbin.live.redis_broker import channel
+
+CHANNEL = channel(DEFAULTS["REDIS_KEY_PREFIX"])
 
 DEADLINE = 20.0
 START_TIMEOUT = 90.0
@@ -88,8 +91,11 @@ class RedisServer:
 
     def listeners(self) -> int:
         """Processes subscribed to webbin's channel (one per worker with live viewers)."""
+        return self.channel_listeners(CHANNEL)
+
+    def channel_listeners(self, name: str) -> int:
         with redis.Redis(port=self.port, socket_timeout=1) as client:
-            return dict(client.pubsub_numsub(CHANNEL)).get(CHANNEL.encode(), 0)
+            return dict(client.pubsub_numsub(name)).get(name.encode(), 0)
 
     def stop(self) -> None:
         if self.process is not None:

@@ -1,7 +1,7 @@
 """Live notifications over Redis pub/sub (``WEBBIN_REDIS_URL``), for any database and any
 number of workers and hosts.
 
-All of a deployment's notifications go on one channel, ``CHANNEL``; each process subscribes
+All of a deployment's notifications go on one channel (:func:`channel`); each process subscribes
 once (:mod:`webbin.live.relay` keeps that one subscription and fans out locally) and ignores
 bins it has no reader for. Timeouts are short: the sender is off the capture path, but a
 Redis that hangs must not hold up even it for long, and a listener must notice a dead
@@ -18,9 +18,10 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-# Pub/sub channels are shared by every database number of a Redis server: deployments that
-# share one Redis also share this channel, which costs them only notifications they ignore.
-CHANNEL = "webbin:live"
+# The channel after ``WEBBIN_REDIS_KEY_PREFIX`` (``webbin:live`` by default). Pub/sub channels
+# are shared by every database number of a Redis server: deployments that share one Redis
+# keep their notifications apart by their prefixes, as they do their keys.
+CHANNEL_SUFFIX = "live"
 CONNECT_TIMEOUT = 1.0
 # Reads and writes of a command (PUBLISH, SUBSCRIBE's confirmation).
 SOCKET_TIMEOUT = 1.0
@@ -36,9 +37,14 @@ def describe(url: str) -> str:
     return f"Redis at {parts.hostname or 'localhost'}:{parts.port or 6379}"
 
 
+def channel(prefix: str) -> str:
+    return prefix + CHANNEL_SUFFIX
+
+
 class RedisTransport:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, prefix: str) -> None:
         self.url = url
+        self.channel = channel(prefix)
         self.description = describe(url)
         self._client: redis.Redis | None = None
 
@@ -57,7 +63,7 @@ class RedisTransport:
             self._client = self._connect()
         pipe = self._client.pipeline(transaction=False)
         for message in messages:
-            pipe.publish(CHANNEL, message)
+            pipe.publish(self.channel, message)
         pipe.execute()
 
     def close(self) -> None:
@@ -66,17 +72,17 @@ class RedisTransport:
             client.close()
 
     def listen(self) -> RedisListening:
-        return RedisListening(self._connect())
+        return RedisListening(self._connect(), self.channel)
 
 
 class RedisListening:
     """One SUBSCRIBE, active once Redis has confirmed it (the constructor waits for that)."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, channel: str) -> None:
         self._client = client
         self._pubsub = client.pubsub()
         try:
-            self._pubsub.subscribe(CHANNEL)
+            self._pubsub.subscribe(channel)
             deadline = time.monotonic() + SOCKET_TIMEOUT
             while not self._confirmed(self._pubsub.get_message(timeout=SOCKET_TIMEOUT)):
                 if time.monotonic() > deadline:

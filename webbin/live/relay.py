@@ -5,9 +5,11 @@ process's readers at once (the in-process fan-out) and queues the notification f
 processes; a sender thread (a greenlet under gevent) hands the queue to the transport, so a
 capture never waits on, or fails with, the notifier. One listener thread per process holds the
 process's only subscription (one Redis channel, one PostgreSQL ``LISTEN``, one local socket)
-and passes what arrives to the readers here. Notifications carry a bin id and at most the
-newest id, never request data: the database stays the only source of truth, and readers read
-it after their own cursors (:mod:`webbin.live.feed`).
+and passes what arrives to the readers here. Notifications carry a digest of the bin id and
+at most the newest id, never request data: a bin id opens the bin, so whoever can read the
+channel must not learn it (each process maps digests back to the bins it has readers for).
+The database stays the only source of truth, and readers read it after their own cursors
+(:mod:`webbin.live.feed`).
 
 So a lost notification only delays, and only by one safety poll: while the transport is down
 (and until it first comes up) every reader's wait is cut to ``DEGRADED_POLL_SECONDS``; when it
@@ -22,6 +24,7 @@ which every process using that file (workers, or several ``webbin serve`` on one
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 import threading
@@ -75,12 +78,18 @@ class Transport(Protocol):
         """Close the sending side's connection (idle); ``send`` opens a new one."""
 
 
-def encode(origin: str, bin_id: str, newest_id: int | None) -> str:
-    return f"{origin} {bin_id} {'-' if newest_id is None else newest_id}"
+def digest(bin_id: str) -> str:
+    """What stands for a bin on the wire: not its id (a capability), and not reversible to it
+    (bin ids are random); a collision would cost a needless read, never a wrong row."""
+    return hashlib.blake2b(bin_id.encode(), digest_size=12).hexdigest()
+
+
+def encode(origin: str, bin_digest: str, newest_id: int | None) -> str:
+    return f"{origin} {bin_digest} {'-' if newest_id is None else newest_id}"
 
 
 def decode(message: str) -> tuple[str, str, int | None] | None:
-    """``(origin, bin_id, newest_id)``, or None for anything else (ignored: whoever can
+    """``(origin, bin digest, newest_id)``, or None for anything else (ignored: whoever can
     publish on the channel can at most make readers look at the database)."""
     parts = message.split(" ")
     if len(parts) != 3 or not parts[0] or not parts[1]:
@@ -124,6 +133,8 @@ class RelayBroker:
         self._origin = secrets.token_hex(8)
         self._lock = threading.Lock()
         self._subscribers = 0
+        # Digest -> (bin id, its subscriptions here): the bins whose news this process wants.
+        self._bins: dict[str, tuple[str, int]] = {}
         self._idle_since = time.monotonic()
         self._listener: threading.Thread | None = None
         self._connected = False
@@ -188,7 +199,7 @@ class RelayBroker:
                 batch, self._pending = self._pending, {}
                 self._outbox.clear()
             if batch:
-                self._send([encode(self._origin, b, n) for b, n in batch.items()])
+                self._send([encode(self._origin, digest(b), n) for b, n in batch.items()])
 
     def _send(self, messages: list[str]) -> None:
         """Send, retrying once on a fresh connection (a pooled one may have gone stale in a
@@ -223,9 +234,11 @@ class RelayBroker:
 
     @contextmanager
     def subscribe(self, bin_id: str) -> Iterator[Subscription]:
+        key = digest(bin_id)
         with self._local.subscribe(bin_id) as signal:
             with self._lock:
                 self._subscribers += 1
+                self._bins[key] = (bin_id, self._bins.get(key, (bin_id, 0))[1] + 1)
                 if self._listener is None and not self._closed:
                     self._listener = threading.Thread(
                         target=self._listen_loop, name="live-relay-listener", daemon=True
@@ -238,6 +251,11 @@ class RelayBroker:
                     self._subscribers -= 1
                     if not self._subscribers:
                         self._idle_since = time.monotonic()
+                    count = self._bins[key][1] - 1
+                    if count:
+                        self._bins[key] = (bin_id, count)
+                    else:
+                        del self._bins[key]
 
     def _should_stop(self) -> bool:
         """Under the lock: closed, or no subscriber for ``LINGER_SECONDS``; the listener
@@ -283,9 +301,13 @@ class RelayBroker:
         decoded = decode(message)
         if decoded is None:
             return
-        origin, bin_id, newest_id = decoded
-        if origin != self._origin:  # our own were delivered here when published
-            self._local.publish(bin_id, newest_id)
+        origin, key, newest_id = decoded
+        if origin == self._origin:
+            return  # our own were delivered here when published
+        with self._lock:
+            known = self._bins.get(key)
+        if known is not None:  # else no reader here follows that bin
+            self._local.publish(known[0], newest_id)
 
     def _up(self) -> None:
         """Subscribed: from now on every notification arrives. Whatever was published before
@@ -328,7 +350,7 @@ def for_app(app: Flask) -> Broker:
     if redis_url:
         from webbin.live.redis_broker import RedisTransport
 
-        return RelayBroker(RedisTransport(redis_url), app.logger)
+        return RelayBroker(RedisTransport(redis_url, app.config["REDIS_KEY_PREFIX"]), app.logger)
     with app.app_context():
         engine = db.engine
     url = engine.url
