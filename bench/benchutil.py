@@ -3,6 +3,7 @@ and percentiles. Imported by the scripts beside it (run as ``python bench/<scrip
 
 from __future__ import annotations
 
+import secrets
 import socket
 import subprocess
 import time
@@ -31,3 +32,26 @@ def wait(port: int, process: subprocess.Popen | None = None, timeout: float = 30
 def percentile(values: list[float], q: float) -> float:
     """The ``q`` quantile of sorted ``values`` (nearest rank); NaN when there are none."""
     return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
+
+
+def fresh_postgres(url: str, prefix: str) -> tuple[str, str]:
+    """A new, empty database on the server of ``url``: (its URL, its name)."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    base = make_url(url)
+    admin = base.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return base.set(database=name).render_as_string(hide_password=False), name
+
+
+def drop_postgres(url: str, name: str) -> None:
+    """Drop the database ``fresh_postgres`` made, whoever is still connected to it."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    admin = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -24,7 +24,6 @@ import argparse
 import http.client
 import json
 import os
-import secrets
 import statistics
 import subprocess
 import sys
@@ -36,7 +35,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchutil import free_port, wait
+from benchutil import drop_postgres, free_port, fresh_postgres, wait
 
 WRK = "/usr/bin/wrk"
 BODY = json.dumps({"id": "evt_bench", "type": "invoice.paid", "data": "x" * 960})
@@ -257,28 +256,6 @@ def count(port: int, get_path: str) -> int:
         return json.load(response)["request_count"]
 
 
-def fresh_postgres(url: str) -> tuple[str, str]:
-    """A new, empty database on the server of ``url``: (its URL, its name)."""
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    name = f"bench_capture_{secrets.token_hex(4)}"
-    base = make_url(url)
-    admin = base.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return base.set(database=name).render_as_string(hide_password=False), name
-
-
-def drop_postgres(url: str, name: str) -> None:
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    admin = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=10)
@@ -300,7 +277,7 @@ def main() -> None:
         results = [("webbin SQLite", run_webbin(args, tmp, None))]
         print(results[0][1].line(results[0][0]))
         if args.postgres:
-            url, name = fresh_postgres(args.postgres)
+            url, name = fresh_postgres(args.postgres, "bench_capture")
             try:
                 results.append(("webbin PostgreSQL", run_webbin(args, tmp, url)))
             finally:

@@ -30,7 +30,6 @@ import argparse
 import http.client
 import json
 import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -40,7 +39,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from benchutil import free_port, percentile, wait
+from benchutil import drop_postgres, free_port, fresh_postgres, percentile, wait
 
 VIEWERS = textwrap.dedent(
     """
@@ -171,28 +170,6 @@ def measure(script: Path, viewing: Instance, capturing: Instance, args) -> dict:
     }
 
 
-def fresh_postgres(url: str) -> tuple[str, str]:
-    """A new, empty database on the server of ``url``: (its URL, its name)."""
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    name = f"bench_crossfanout_{secrets.token_hex(4)}"
-    base = make_url(url)
-    admin = base.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return base.set(database=name).render_as_string(hide_password=False), name
-
-
-def drop_postgres(url: str, name: str) -> None:
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    admin = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def start_redis(folder: Path) -> tuple[subprocess.Popen, str]:
     if shutil.which("redis-server") is None:
         raise SystemExit("redis-server is not installed")
@@ -247,7 +224,7 @@ def main() -> None:
     configs = args.configs.split(",")
 
     results: dict[str, dict] = {}
-    database, name = fresh_postgres(args.postgres)
+    database, name = fresh_postgres(args.postgres, "bench_crossfanout")
     try:
         with tempfile.TemporaryDirectory() as tmp:
             script = Path(tmp, "viewers.py")
