@@ -27,7 +27,6 @@ from flask import (
     jsonify,
     redirect,
     request,
-    stream_with_context,
     url_for,
 )
 from sqlalchemy import select
@@ -113,23 +112,39 @@ def export(bin_id: str) -> Response:
     db.session.expunge(bin_)  # its loaded settings judge every verdict below
     db.session.close()  # no connection held while the client downloads
 
+    app, environ = current_app._get_current_object(), request.environ
+
+    def render(rows: list[CapturedRequest], separator: bytes) -> tuple[bytes, bytes]:
+        out = []
+        for row in rows:
+            if fmt == exchange.NDJSON:
+                out.append(exchange.ndjson_line(request_detail(row, bin_)))
+                continue
+            query = f"?{row.query_string}" if row.query_string else ""
+            url = row.url or base + row.path + query
+            out.append(separator + exchange.har_entry(row, request_summary(row), url))
+            separator = b","
+        return b"".join(out), separator
+
     def chunks() -> Iterator[bytes]:
+        # Each chunk is read and rendered in a context of its own, pushed and popped before
+        # it is yielded: none is held while the client downloads, so a response closed
+        # late (or never read to the end) cannot pop another request's context.
         if fmt == exchange.HAR:
             yield exchange.har_head()
         separator = b""
-        for rows in _rows(bin_id, selected):
-            for row in rows:
-                if fmt == exchange.NDJSON:
-                    yield exchange.ndjson_line(request_detail(row, bin_))
-                    continue
-                query = f"?{row.query_string}" if row.query_string else ""
-                url = row.url or base + row.path + query
-                yield separator + exchange.har_entry(row, request_summary(row), url)
-                separator = b","
+        pending = _rows(bin_id, selected)
+        while True:
+            with app.request_context(environ):
+                rows = next(pending, None)
+                if rows is None:
+                    break
+                data, separator = render(rows, separator)
+            yield data
         if fmt == exchange.HAR:
             yield exchange.HAR_TAIL
 
-    response = Response(stream_with_context(chunks()), mimetype=exchange.MEDIA_TYPES[fmt])
+    response = Response(chunks(), mimetype=exchange.MEDIA_TYPES[fmt])
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
     return response
