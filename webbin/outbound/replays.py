@@ -218,8 +218,14 @@ def create(bin_: Bin, request_ids: list[int], url: str, rate: float) -> ReplayJo
     return job
 
 
+# Ids are 64-bit in every database.
+MAX_ID = 2**63 - 1
+
+
 def get(bin_id: str, job_id: int) -> ReplayJob | None:
     """The bin's job ``job_id`` as it stands now (a lost one marked interrupted first)."""
+    if not 0 < job_id <= MAX_ID:  # no such job; and the database would refuse the number
+        return None
     expire_stale(bin_id)
     return db.session.scalar(
         select(ReplayJob)

@@ -132,7 +132,7 @@ def list_replays(bin_id: str) -> Response:
 
 @api.get("/bins/<bin_id>/replays/<int:job_id>")
 def get_replay(bin_id: str, job_id: int) -> Response:
-    after = int_arg("after", 0, 0) or 0
+    after = int_arg("after", 0, 0, replays.MAX_ID) or 0
     return jsonify(detail_view(_job_or_404(bin_id, job_id), after))
 
 
