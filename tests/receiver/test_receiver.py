@@ -7,6 +7,8 @@ import hashlib
 import hmac
 import json
 import re
+import threading
+import time
 
 import pytest
 from helpers import capture_path
@@ -167,7 +169,17 @@ def test_custom_response_delay(client, bin_, monkeypatch):
     """The answer waits ``delay_ms``: the endpoint's sleep is asked for exactly that, inside
     the request (so before the answer leaves), and not at all once the delay is 0."""
     slept: list[float] = []
-    monkeypatch.setattr(endpoint.time, "sleep", slept.append)  # recorded, never waited
+    real_sleep, capturing = time.sleep, threading.get_ident()
+
+    def sleep(seconds: float) -> None:
+        """The request's sleeps are recorded, never waited; background threads' (the
+        pruner, the live relay) still sleep, as they must not spin."""
+        if threading.get_ident() == capturing:
+            slept.append(seconds)
+        else:
+            real_sleep(seconds)
+
+    monkeypatch.setattr(endpoint.time, "sleep", sleep)
     patch(client, bin_, {"response": {"default": {"status": 201, "delay_ms": 300}}})
     assert client.post(capture_path(bin_)).status_code == 201
     assert slept == [0.3]
