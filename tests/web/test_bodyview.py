@@ -213,9 +213,9 @@ def test_ten_mib_bodies_render_fast_and_truncated(
 ) -> None:
     body = make_body()
     assert len(body) >= 10 * MiB
-    started = time.process_time()
+    started = time.thread_time()
     view = render_body(body, content_type)
-    assert time.process_time() - started < 1.0  # CPU spent here, whatever else the machine does
+    assert time.thread_time() - started < 1.0  # this thread's CPU: not the machine's, nor other threads'
     assert view.kind == kind
     assert view.truncated
     assert view.note
@@ -230,9 +230,9 @@ def test_text_and_hexdump_caps_bound_the_output() -> None:
 def test_gzip_bomb_is_capped() -> None:
     bomb = gzip.compress(b"\0" * (64 * MiB))
     assert len(bomb) < MiB
-    started = time.process_time()
+    started = time.thread_time()
     view = render_body(bomb, "application/octet-stream", "gzip")
-    assert time.process_time() - started < 1.0
+    assert time.thread_time() - started < 1.0
     assert view.kind == "binary" and view.truncated
     assert view.note is not None
     assert "→ 8,388,608 bytes" in view.note and "capped at 8 MiB" in view.note
