@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 PG_URL = os.environ.get("WEBBIN_TEST_DATABASE_URL", "")
@@ -82,3 +83,39 @@ def raw_http(port: int, data: bytes) -> bytes:
 
 def capture_path(bin_data: dict) -> str:
     return urlsplit(bin_data["capture_url"]).path
+
+
+def refuse_captured_rows(app: Any, path: str | None = None) -> None:
+    """From now on the database itself refuses captured rows (every one, or those with this
+    ``path``) with a trigger, with the driver's ``OperationalError`` as a full disk gives it,
+    however the insert is sent."""
+    from webbin.storage.models import db
+
+    with app.app_context(), db.engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            # SQLite's RAISE() is an IntegrityError; a missing table is an OperationalError.
+            when = f"WHEN NEW.path = '{path}' " if path else ""
+            conn.exec_driver_sql(
+                "CREATE TRIGGER refuse_captures BEFORE INSERT ON captured_requests "
+                f"{when}BEGIN INSERT INTO disk_is_full VALUES (1); END"
+            )
+        else:
+            test = f"NEW.path = '{path}'" if path else "true"
+            conn.exec_driver_sql(
+                "CREATE OR REPLACE FUNCTION refuse_captures() RETURNS trigger AS $$ BEGIN "
+                f"IF {test} THEN RAISE EXCEPTION 'disk full' USING ERRCODE = 'disk_full'; "
+                "END IF; RETURN NEW; END $$ LANGUAGE plpgsql"
+            )
+            conn.exec_driver_sql(
+                "CREATE TRIGGER refuse_captures BEFORE INSERT ON captured_requests "
+                "FOR EACH ROW EXECUTE FUNCTION refuse_captures()"
+            )
+
+
+def allow_captured_rows(app: Any) -> None:
+    """Undo :func:`refuse_captured_rows`."""
+    from webbin.storage.models import db
+
+    with app.app_context(), db.engine.begin() as conn:
+        on = "" if conn.dialect.name == "sqlite" else " ON captured_requests"
+        conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS refuse_captures{on}")

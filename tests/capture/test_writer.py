@@ -16,9 +16,8 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from helpers import capture_path
-from sqlalchemy import event, select
-from sqlalchemy.exc import OperationalError
+from helpers import allow_captured_rows, capture_path, refuse_captured_rows
+from sqlalchemy import select
 
 from webbin import create_app
 from webbin.capture import writer as writer_module
@@ -141,28 +140,23 @@ def test_a_failed_batch_answers_503_to_all_and_stores_none(fast_app, monkeypatch
     client = fast_app.test_client()
     bin_ = client.post("/api/bins").get_json()
     path = capture_path(bin_) + "/hook"
-    armed = threading.Event()
-    with fast_app.app_context():
-        engine = db.engine
-
-    @event.listens_for(engine, "before_cursor_execute")
-    def fail_inserts(_conn, _cursor, statement, *_args):
-        if armed.is_set() and statement.startswith("INSERT INTO captured_requests"):
-            raise OperationalError(statement, {}, Exception("disk I/O error"))
-
-    real_write_batch = writer_module._write_batch
+    real_write_batch, batches = writer_module._write_batch, []
 
     def arm_after_first(conn, batch):
+        batches.append(batch)
         try:
             return real_write_batch(conn, batch)
         finally:
-            armed.set()  # the leader's own batch commits; the next one fails
+            if len(batches) == 1:
+                refuse_captured_rows(fast_app)  # the leader's own batch commits; the next one fails
 
     monkeypatch.setattr(writer_module, "_write_batch", arm_after_first)
     bodies = [(b"leader", {})] + [(f"lost {i}".encode(), {}) for i in range(4)]
-    with held_batch(fast_app, monkeypatch, bodies, path) as (answers, sizes):
-        pass
-    event.remove(engine, "before_cursor_execute", fail_inserts)
+    try:
+        with held_batch(fast_app, monkeypatch, bodies, path) as (answers, sizes):
+            pass
+    finally:
+        allow_captured_rows(fast_app)
     assert sizes == [1, 4]
     assert answers[0].status_code == 200
     for answer in answers[1:]:
