@@ -1,6 +1,7 @@
 """Resend through a forwarder from the dashboard, in a real Chromium, with the forwarder and
 the browser on two different ``webbin serve`` processes sharing one database: the click, the
-forwarder's connection and the outcome meet only through the database."""
+forwarder's connection and the outcome meet only through the database. Replay many through
+a forwarder from the replay form, its progress followed to the end."""
 
 from __future__ import annotations
 
@@ -60,3 +61,51 @@ def test_resend_to_my_forwarder_from_another_process(page: Page, tmp_path):
         target.stop()
         near.stop()
         far.stop()
+
+
+def test_replay_many_to_my_forwarder_from_the_replay_form(page: Page, tmp_path):
+    server = Server(tmp_path)
+    target = Target()
+    forwarder = None
+    try:
+        bin_ = server.new_bin()
+        for n in range(4):
+            capture(
+                bin_, f"/r{n}", f'{{"n": {n}}}'.encode(), [("Content-Type", "application/json")]
+            )
+        forwarder = Forward(
+            bin_["dashboard_url"], target.url(), tmp_path / "state", "--name", "ada <laptop>"
+        )
+        forwarder.wait_for("connected")
+
+        page.goto(bin_["dashboard_url"])
+        expect(page.locator("#live-state")).to_have_text("live")
+        page.locator("#exchange > summary").click()
+        form = page.locator(".replay-form")
+        form.locator("input[name=url]").fill("")  # not needed for a forwarder
+        form.locator("input[name=rate]").fill("10")
+        form.get_by_role(
+            "button", name=f"Replay all 4 to my forwarder ada <laptop> → {target.url()}"
+        ).click()
+
+        job = page.locator("#replays > li.replay").first
+        expect(job).to_have_attribute("data-state", "running")
+        expect(job.locator(".replay-through")).to_have_text(
+            f"through my forwarder ada <laptop> → {target.url()}"
+        )
+        expect(job.locator("progress")).to_have_attribute("max", "4")
+        expect(job).to_have_attribute("data-state", "done", timeout=15_000)
+        expect(job.locator("progress")).to_have_attribute("value", "4")
+        expect(job.locator(".replay-count")).to_have_text("4 of 4 sent")
+        expect(job.locator(".replay-outcome")).to_have_count(4)
+        expect(job.locator(".replay-outcome").first).to_contain_text("200")
+        # The forwarder chose its name: it stays text, in the form and in the job.
+        expect(page.locator("laptop")).to_have_count(0)
+        got = target.wait_for(4)
+        assert [g.target for g in got] == [f"/hook/r{n}" for n in range(4)]
+        assert [g.body for g in got] == [f'{{"n": {n}}}'.encode() for n in range(4)]
+    finally:
+        if forwarder is not None:
+            forwarder.close()
+        target.stop()
+        server.stop()

@@ -40,7 +40,7 @@ from webbin.storage import migrations
 from webbin.storage.models import db
 
 FIXTURES = Path(__file__).parent / "fixtures"
-HEAD = "0009"
+HEAD = "0010"
 
 
 @pytest.fixture(params=DATABASES)

@@ -215,9 +215,8 @@ def test_ten_mib_bodies_render_fast_and_truncated(
     assert len(body) >= 10 * MiB
     started = time.thread_time()
     view = render_body(body, content_type)
-    assert (
-        time.thread_time() - started < 1.0
-    )  # this thread's CPU: not the machine's, nor other threads'
+    # This thread's CPU: not the machine's, nor other threads'.
+    assert time.thread_time() - started < 1.0
     assert view.kind == kind
     assert view.truncated
     assert view.note

@@ -1,5 +1,6 @@
-"""Replay many: send a selection of a bin's requests to one URL, oldest first, at a chosen
-rate, as a job in the background of the worker that started it.
+"""Replay many: send a selection of a bin's requests to one URL, or through one connected
+forwarder, oldest first, at a chosen rate, as a job in the background of the worker that
+started it.
 
 Every request goes out as a one-click resend does (:func:`webbin.outbound.resend.prepare`
 and :func:`~webbin.outbound.resend.deliver`): through the outbound policy, recorded as a
@@ -7,6 +8,14 @@ resend attempt of its request, counted against the starting client's resend rate
 (``RESEND_CLIENT_RATE``; a job waits for tokens rather than failing) and holding one of the
 worker's ``RESEND_MAX_CONCURRENT`` places while it is out. The effective rate is therefore
 the lower of the job's and the client's.
+
+Through a forwarder (``webbin forward``), each request is queued for it as the dashboard's
+"resend to my forwarder" does (:func:`webbin.live.forwarders.queue_resend`, picked up by
+whichever process holds its connection) and the job waits for the outcome it reports, up to
+``RESEND_TOTAL_TIMEOUT``, before the next: one at a time, so in order. The forwarder sends
+from the developer's machine, so the outbound policy does not apply and no worker's resend
+place is held; the client's resend tokens are spent all the same. A forwarder that
+disconnects ends the job as ``failed``, saying so: the requests after it are not sent.
 
 The job's row is its progress, written after every request: any worker can show it, and
 any worker can cancel it (the runner looks at its row at least every ``CHECK_SECONDS``;
@@ -30,8 +39,11 @@ from typing import Any
 
 from flask import Flask, current_app
 from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from webbin import ratelimit
+from webbin.live import forwarders
+from webbin.live.broker import get_broker
 from webbin.outbound import resend
 from webbin.receiver import events
 from webbin.receiver.strict import InvalidInput
@@ -67,6 +79,8 @@ INTERRUPTED_MESSAGE = (
     "crash). The requests not yet sent were not sent; start a new replay for them."
 )
 FAILED_MESSAGE = "webbin hit an internal error while replaying; its log has the details."
+# The outcome's error_kind when the forwarder went away with the request (or before it).
+FORWARDER_GONE = "forwarder_gone"
 
 
 class Busy(Exception):
@@ -153,8 +167,15 @@ def owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"[:255]
 
 
-def create(bin_: Bin, request_ids: list[int], url: str, rate: float) -> ReplayJob:
-    """A new running job (committed; not started: see :func:`start`).
+def create(
+    bin_: Bin,
+    request_ids: list[int],
+    rate: float,
+    url: str | None = None,
+    forwarder: forwarders.Connected | None = None,
+) -> ReplayJob:
+    """A new running job to ``url`` or through ``forwarder`` (exactly one of them), committed
+    but not started (see :func:`start`).
 
     Raises InvalidInput for an empty or too large selection, resend.InvalidTarget for a
     URL that cannot be sent to (tried on the first request), Busy when the bin already runs
@@ -180,15 +201,20 @@ def create(bin_: Bin, request_ids: list[int], url: str, rate: float) -> ReplayJo
     )
     if running >= MAX_RUNNING_PER_BIN:
         raise Busy(f"This bin already has {running} replays running; wait for one or cancel it.")
-    first = db.session.get(CapturedRequest, request_ids[0])
-    if first is None:
-        message = f"request {request_ids[0]} was deleted meanwhile; try again"
-        raise InvalidInput([{"path": "", "message": message}])
-    template = resend.prepare(first, bin_, url).url_template
+    if forwarder is not None:
+        target = forwarder.target
+    else:
+        first = db.session.get(CapturedRequest, request_ids[0])
+        if first is None:
+            message = f"request {request_ids[0]} was deleted meanwhile; try again"
+            raise InvalidInput([{"path": "", "message": message}])
+        target = resend.prepare(first, bin_, url or "").url_template
     now = utcnow()
     job = ReplayJob(
         bin_id=bin_.id,
-        url=template,
+        url=target,
+        forwarder_id=forwarder.id if forwarder else None,
+        forwarder_name=forwarder.name if forwarder else None,
         rate=rate,
         state=RUNNING,
         request_ids=request_ids,
@@ -386,9 +412,14 @@ class _Replay:
         self.job_id = job_id
         self.bin_id = job.bin_id
         self.url = job.url
+        self.forwarder_id = job.forwarder_id
+        self.forwarder_name = job.forwarder_name
         self.interval = 1.0 / job.rate
+        self.total = job.total
         self.pending = list(enumerate(job.request_ids, start=1))[job.done :]
         db.session.remove()
+        self.app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+        self.report_timeout = float(self.app.config["RESEND_TOTAL_TIMEOUT"])
         self.client = client
         self.stop = stop
         self.limits = ratelimit.limiters()
@@ -406,6 +437,9 @@ class _Replay:
                 next_at = outcome.started + self.interval
             if not self._record(position, request_id, outcome):
                 return
+            if outcome.error_kind == FORWARDER_GONE:
+                _finish(self.job_id, FAILED, self._gone_message(position))
+                return
         _finish(self.job_id, DONE)
 
     def _send(self, request_id: int) -> _Outcome | None:
@@ -418,9 +452,10 @@ class _Replay:
             )
         )
         if captured is None:
-            return _Outcome(
-                utcnow(), None, error="deleted before its turn came", error_kind="deleted"
-            )
+            return _deleted(utcnow(), None)
+        if self.forwarder_id is not None:
+            db.session.remove()  # no connection held while waiting for a turn and the outcome
+            return self._through_forwarder(self.forwarder_id, request_id)
         try:
             outgoing = resend.prepare(captured, bin_, self.url)
         except resend.InvalidTarget as error:
@@ -444,11 +479,70 @@ class _Replay:
             attempt_id=attempt.id,
         )
 
-    def _wait_for_turn(self) -> bool:
-        """A resend token of the client and a resend place of this worker (held on True)."""
+    def _through_forwarder(self, forwarder_id: str, request_id: int) -> _Outcome | None:
+        """Queue the request for the forwarder, wake its connection wherever it is served,
+        and wait for the outcome it reports (None: stopped while waiting for a token)."""
+        if not self._wait_for_token():
+            return None
+        sent_at, started = utcnow(), time.monotonic()
+        try:
+            forward_job: int | None = forwarders.queue_resend(forwarder_id, request_id)
+        except IntegrityError:  # its forwarder row, or the request, went just now
+            forward_job = None
+        if forward_job is not None:
+            get_broker(self.app).publish(self.bin_id)
+            result = forwarders.wait_for_job(
+                self.app, self.bin_id, forward_job, self.report_timeout
+            )
+            if result.attempt is not None:
+                attempt = result.attempt
+                return _Outcome(
+                    sent_at=sent_at,
+                    started=started,
+                    status=attempt.status,
+                    reason=attempt.reason,
+                    elapsed_ms=attempt.elapsed_ms,
+                    error=attempt.error,
+                    error_kind=attempt.error_kind,
+                    attempt_id=attempt.id,
+                )
+            if not result.gone:
+                error = (
+                    f"The forwarder {self.forwarder_name} has not reported within "
+                    f"{self.report_timeout:g} s; its outcome is listed on the request once it "
+                    "does."
+                )
+                return _Outcome(sent_at, started, error=error, error_kind="timeout")
+        # The queued resend went with its forwarder (disconnected) or with its request.
+        if forwarders.find(self.bin_id, forwarder_id) is not None:
+            return _deleted(sent_at, started)
+        if forward_job is None:
+            error = f"The forwarder {self.forwarder_name} is no longer connected; not sent."
+        else:
+            error = (
+                f"The forwarder {self.forwarder_name} disconnected before it said how this "
+                "one went (it may have reached its target)."
+            )
+        return _Outcome(sent_at, started, error=error, error_kind=FORWARDER_GONE)
+
+    def _gone_message(self, position: int) -> str:
+        return (
+            f"The forwarder {self.forwarder_name} disconnected at request {position} of "
+            f"{self.total}; the ones after it were not sent. Start a new replay for them "
+            "once it is back."
+        )
+
+    def _wait_for_token(self) -> bool:
+        """A resend token of the client: forwarded or sent, each request spends one."""
         while (wait := self.limits.resend_client.take(self.client)) > 0:
             if not self._sleep(wait):
                 return False
+        return True
+
+    def _wait_for_turn(self) -> bool:
+        """A resend token of the client and a resend place of this worker (held on True)."""
+        if not self._wait_for_token():
+            return False
         while not self.limits.resend_running.enter():
             if not self._sleep(SLOT_RETRY_SECONDS):
                 return False
@@ -517,6 +611,10 @@ class _Replay:
             )
         self.checked = self.beat = time.monotonic()
         return state == RUNNING
+
+
+def _deleted(sent_at: datetime, started: float | None) -> _Outcome:
+    return _Outcome(sent_at, started, error="deleted before its turn came", error_kind="deleted")
 
 
 def _finish(job_id: int, state: str, error: str | None = None) -> None:

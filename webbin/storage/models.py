@@ -289,8 +289,9 @@ class InstanceSecret(db.Model):
 
 
 class ReplayJob(db.Model):
-    """Replaying many requests of a bin to one URL, in the background of the worker that
-    started it; the row is its progress, so any worker can show it or cancel it."""
+    """Replaying many requests of a bin to one URL, or through one connected forwarder, in
+    the background of the worker that started it; the row is its progress, so any worker
+    can show it or cancel it."""
 
     __tablename__ = "replay_jobs"
     __table_args__ = (
@@ -302,7 +303,8 @@ class ReplayJob(db.Model):
     bin_id: Mapped[str] = mapped_column(
         String(64), ForeignKey("bins.id", ondelete="CASCADE"), nullable=False
     )
-    # The target as typed, placeholders unexpanded (as a one-click resend takes it).
+    # The target as typed, placeholders unexpanded (as a one-click resend takes it); for a
+    # replay through a forwarder, the forwarder's target as it named it (never dialled).
     url: Mapped[str] = mapped_column(Text, nullable=False)
     # Requests per second at most.
     rate: Mapped[float] = mapped_column(Float, nullable=False)
@@ -320,8 +322,12 @@ class ReplayJob(db.Model):
     # process is gone is marked interrupted instead of staying "running" forever.
     owner: Mapped[str] = mapped_column(String(255), nullable=False)
     heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
-    # Why it stopped early (failed or interrupted), for the user.
+    # Why it stopped early (failed, interrupted, the forwarder went), for the user.
     error: Mapped[str | None] = mapped_column(Text)
+    # The forwarder it goes through, if any, and its name: kept here since the forwarder's
+    # row goes when it disconnects (so no foreign key either). Last: added by 0010.
+    forwarder_id: Mapped[str | None] = mapped_column(String(64))
+    forwarder_name: Mapped[str | None] = mapped_column(String(100))
 
 
 class ReplayOutcome(db.Model):

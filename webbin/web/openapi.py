@@ -1094,7 +1094,7 @@ def _exchange_paths() -> dict[str, Schema]:
             "parameters": bin_id,
             "post": _operation(
                 "startReplay",
-                "Replay many requests to a URL, in the background",
+                "Replay many requests to a URL or through a forwarder, in the background",
                 {
                     "201": _response("The replay, started.", "ReplayJobDetail"),
                     **_error_responses(
@@ -1102,8 +1102,12 @@ def _exchange_paths() -> dict[str, Schema]:
                         404,
                         409,
                         _400="The body is invalid, neither `q` nor `ids` was given, an id "
-                        "is not the bin's, the selection is empty or too large, or the URL "
-                        "cannot be sent to (or there is none: no `url`, no `resend_url`).",
+                        "is not the bin's, the selection is empty or too large, both `url` "
+                        "and `forwarder` were given, or the URL cannot be sent to (or there "
+                        "is none: no `url`, no `forwarder`, no `resend_url`).",
+                        _409="The `forwarder` is not connected to this bin now, or the bin "
+                        f"already has its most replays running ({replays.MAX_RUNNING_PER_BIN}); "
+                        "`message` says which.",
                     ),
                 },
                 tag="resend",
@@ -1111,7 +1115,13 @@ def _exchange_paths() -> dict[str, Schema]:
                 "`rate` per second, each exactly as a resend does (the address policy "
                 "applies, and each is recorded as a resend attempt of its request and counts "
                 "against this client's resend rate, which the replay waits for rather than "
-                "fails). Progress: `GET .../replays/{job}`.",
+                "fails). With `forwarder`, each is queued for that forwarder instead (as the "
+                'dashboard\'s "resend to my forwarder" does, whichever server process holds '
+                "its connection) and the replay waits for the outcome it reports (up to "
+                "RESEND_TOTAL_TIMEOUT) before the next; the address policy does not apply "
+                "(the forwarder sends from its own machine), the resend rate does. A "
+                "forwarder that disconnects ends the replay `failed`, the rest unsent. "
+                "Progress: `GET .../replays/{job}`.",
                 body=_json_body("What to replay, where, how fast.", "ReplayBody"),
             ),
             "get": _operation(

@@ -22,6 +22,7 @@ from flask import (
 from werkzeug.exceptions import Conflict
 
 from webbin import ratelimit
+from webbin.live import forwarders
 from webbin.outbound import replays, resend
 from webbin.receiver.strict import InvalidInput, validate
 from webbin.storage import queries
@@ -43,19 +44,38 @@ OUTCOMES_SHOWN = 10
 JOBS_SHOWN = 5
 
 
+# The forwarder named is not (or no longer) connected to the bin.
+NOT_CONNECTED = (
+    "No forwarder with this id is connected to this bin now (it may have disconnected); "
+    "the bin's forwarders list shows those that are."
+)
+
+
 def start(bin_: Bin, body: ReplayBody) -> ReplayJob:
     """Check what ``body`` asks for, create the job and run it in this worker; InvalidBody
-    (400) for a bad selection or URL, Conflict (409) when the bin runs enough already."""
+    (400) for a bad selection, URL or both a URL and a forwarder, Conflict (409) when the
+    forwarder is not connected to the bin or the bin runs enough already."""
     if body.q is None and body.ids is None:
         message = 'give "q" (a search; "" for every request of the bin) or "ids"'
         raise InvalidBody([{"path": "", "message": message}], message + ".")
-    url = body.url or bin_.resend_url
-    if not url:
-        message = "give the target URL (this bin has no resend_url to fall back on)"
-        raise InvalidBody([{"path": "url", "message": message}], message + ".")
+    if body.url is not None and body.forwarder is not None:
+        message = 'give "url" or "forwarder", not both'
+        raise InvalidBody([{"path": "", "message": message}], message + ".")
+    url, forwarder = None, None
+    if body.forwarder is not None:
+        forwarder = forwarders.find(bin_.id, body.forwarder)
+        if forwarder is None:
+            raise Conflict(NOT_CONNECTED)
+    else:
+        url = body.url or bin_.resend_url
+        if not url:
+            message = (
+                "give the target URL or a forwarder (this bin has no resend_url to fall back on)"
+            )
+            raise InvalidBody([{"path": "url", "message": message}], message + ".")
     try:
         ids = replays.selection(bin_.id, body.q, body.ids)
-        job = replays.create(bin_, ids, url, body.rate)
+        job = replays.create(bin_, ids, body.rate, url=url, forwarder=forwarder)
     except InvalidInput as error:
         raise InvalidBody(error.errors, str(error)) from None
     except resend.InvalidTarget as error:
@@ -67,9 +87,15 @@ def start(bin_: Bin, body: ReplayBody) -> ReplayJob:
 
 
 def job_view(job: ReplayJob) -> dict[str, Any]:
+    through = None
+    if job.forwarder_id is not None:
+        through = schemas.ReplayForwarder(
+            id=job.forwarder_id, name=job.forwarder_name or "", target=job.url
+        )
     return schemas.ReplayJob(
         id=job.id,
         url=job.url,
+        forwarder=through,
         rate=job.rate,
         state=job.state,
         total=job.total,
@@ -163,7 +189,12 @@ def _fragment(bin_id: str, job: ReplayJob) -> str:
 def start_from_page(bin_id: str) -> tuple[str, int]:
     bin_ = queries.get_bin(bin_id)
     form = request.form
-    data: dict[str, Any] = {"q": form.get("q", ""), "url": form.get("url", "").strip() or None}
+    data: dict[str, Any] = {"q": form.get("q", "")}
+    # Each forwarder's button names it; the URL field is then not what was chosen.
+    if form.get("forwarder"):
+        data["forwarder"] = form["forwarder"]
+    else:
+        data["url"] = form.get("url", "").strip() or None
     rate = form.get("rate", "").strip()
     try:
         data["rate"] = float(rate) if rate else 1.0

@@ -210,7 +210,8 @@ class ForwardOutcome(StrictModel):
 
 
 class ReplayBody(StrictModel):
-    """Which of the bin's requests to replay (`q` or `ids`), where to and how fast."""
+    """Which of the bin's requests to replay (`q` or `ids`), where to (`url` or
+    `forwarder`) and how fast."""
 
     q: text(max_length=2000) | None = Field(
         default=None,
@@ -229,8 +230,15 @@ class ReplayBody(StrictModel):
     url: Url | None = Field(
         default=None,
         description="Target URL, with the placeholders of a resend (`{path}`, `{query}`, "
-        "`{path_and_query}`); absent: the bin's `resend_url`.",
+        "`{path_and_query}`); absent (and no `forwarder`): the bin's `resend_url`. Not "
+        "with `forwarder`.",
         examples=["http://localhost:3000{path_and_query}"],
+    )
+    forwarder: text(min_length=1, max_length=64) | None = Field(
+        default=None,
+        description="Instead of a URL, the `id` of a forwarder connected to the bin "
+        "(`GET /api/bins/{id}/forwarders`): each request goes through it to its target, as "
+        'a dashboard\'s "resend to my forwarder" does. Not with `url`.',
     )
     rate: float = Field(
         default=1.0,
@@ -263,19 +271,35 @@ class ReplayOutcome(BaseModel):
     )
     error_kind: str | None = Field(
         description="`blocked` (outbound policy), `dns`, `refused`, `timeout`, `tls`, "
-        "`invalid_url`, `deleted` (the request went before its turn), ..."
+        "`invalid_url`, `deleted` (the request went before its turn), `forwarder_gone` "
+        "(the forwarder disconnected first), ..."
     )
 
 
+class ReplayForwarder(BaseModel):
+    """The forwarder a replay goes through, as it was when the replay started."""
+
+    id: str = Field(description="Its id (while it stays connected).")
+    name: str = Field(description="Its name (`--name`, else user@host).")
+    target: str = Field(description="Where it sends, as it named it.")
+
+
 class ReplayJob(BaseModel):
-    """A replay of many requests to one URL, and how far it got."""
+    """A replay of many requests to one URL or through one forwarder, and how far it got."""
 
     id: int = Field(ge=1, description="The replay's id.")
-    url: str = Field(description="The target as given, placeholders unexpanded.")
+    url: str = Field(
+        description="The target as given, placeholders unexpanded; through a forwarder, "
+        "the forwarder's target."
+    )
+    forwarder: ReplayForwarder | None = Field(
+        description="The forwarder the requests go through; null when they go to `url`."
+    )
     rate: float = Field(description="Requests per second at most.")
     state: Literal["running", "done", "cancelled", "failed", "interrupted"] = Field(
         description="`interrupted`: the webbin process running it stopped (a restart, a "
-        "crash) before it finished; `failed`: webbin hit an internal error."
+        "crash) before it finished; `failed`: webbin hit an internal error, or the "
+        "forwarder disconnected (`error` says which)."
     )
     total: int = Field(ge=0, description="Requests to send.")
     done: int = Field(ge=0, description="Requests sent (or skipped) so far.")
