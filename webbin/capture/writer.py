@@ -52,7 +52,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from webbin.receiver import deliveries
 from webbin.receiver.decide import BinRules, Decision, Delivery, decide
@@ -255,89 +255,15 @@ class _Inserts:
 
     def flush(self) -> dict[int, int]:
         if self.rows:
-            returned = _insert_rows(self.conn, self.rows)
+            if self.conn.dialect.name == "sqlite":
+                # SQLAlchemy would insert row by row to keep the order; one multi-row INSERT
+                # hands out rowids in row order under the write lock, so sorted ids match.
+                returned = sorted(self.conn.execute(_INSERT_SQLITE, self.rows).scalars())
+            else:
+                returned = self.conn.execute(_INSERT, self.rows).scalars().all()
             self.ids.update(zip((id(job) for job in self.jobs), returned, strict=True))
             self.rows, self.jobs = [], []
         return self.ids
-
-
-def _insert_rows(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert ``rows`` in order, under the bin locks the batch holds; their ids, in order.
-
-    Through the driver's own ``executemany`` with one statement whatever the batch size.
-    SQLAlchemy writes a batch as one multi-row INSERT, a new statement for every size:
-    psycopg parsed each afresh (it caches only statements of at most 50 parameters) and
-    never prepared them, a fifth of a PostgreSQL capture's time in the profile, and
-    SQLAlchemy's own per-batch compiling cost about as much on SQLite. The values go through
-    the same type processors SQLAlchemy applies (JSON, dates, bytes), so the rows stored are
-    the same.
-    """
-    statement = _raw_insert(conn.dialect, tuple(rows[0]))
-    params = [statement.params(row) for row in rows]
-    driver_error = conn.dialect.loaded_dbapi.Error
-    cursor = conn.connection.driver_connection.cursor()
-    try:
-        if conn.dialect.name == "sqlite":
-            # The batch holds SQLite's write lock since its first UPDATE, and AUTOINCREMENT
-            # gives each row the next rowid: the rows got the ``len(rows)`` ids up to the last.
-            cursor.executemany(statement.sql, params)
-            last = cursor.execute("SELECT last_insert_rowid()").fetchone()[0]
-            return list(range(last - len(rows) + 1, last + 1))
-        cursor.executemany(statement.sql, params, returning=True)
-        ids = [cursor.fetchone()[0]]
-        while cursor.nextset():
-            ids.append(cursor.fetchone()[0])
-        return ids
-    except driver_error as error:  # as SQLAlchemy raises it: the capture answers 503
-        raise DBAPIError.instance(statement.sql, None, error, driver_error) from error
-    finally:
-        cursor.close()
-
-
-@dataclass(frozen=True)
-class _RawInsert:
-    """One INSERT of ``captured_requests`` as the driver takes it, compiled once per set of
-    columns."""
-
-    sql: str
-    # (parameter name, its column's default, its type's bind processor), in the order the
-    # driver wants them (named drivers take a dict).
-    binds: tuple[tuple[str, Any, Callable[[Any], Any] | None], ...]
-    positional: bool
-
-    def params(self, row: dict[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
-        values = []
-        for name, default, process in self.binds:
-            value = row.get(name, default)
-            values.append(process(value) if process is not None and value is not None else value)
-        if self.positional:
-            return tuple(values)
-        return dict(zip((name for name, _, _ in self.binds), values, strict=True))
-
-
-_RAW_INSERTS: dict[tuple[str, tuple[str, ...]], _RawInsert] = {}
-
-
-def _raw_insert(dialect: Any, columns: tuple[str, ...]) -> _RawInsert:
-    key = (dialect.name, columns)
-    found = _RAW_INSERTS.get(key)
-    if found is None:
-        table = CapturedRequest.__table__
-        statement = insert(table)
-        if dialect.name != "sqlite":
-            statement = statement.returning(table.c.id)
-        compiled = statement.compile(dialect=dialect, column_keys=list(columns))
-        names = compiled.positiontup or list(compiled.binds)
-        binds = []
-        for name in names:
-            column = table.c[name]
-            if column.default is not None and not column.default.is_scalar:
-                raise TypeError(f"{name}: only scalar column defaults can be sent raw")
-            default = column.default.arg if column.default is not None else None
-            binds.append((name, default, column.type.dialect_impl(dialect).bind_processor(dialect)))
-        found = _RawInsert(str(compiled), tuple(binds), compiled.positiontup is not None)
-        _RAW_INSERTS[key] = found
-    return found
 
 
 @dataclass(frozen=True)
@@ -445,6 +371,9 @@ _BUMP_SEQ = (
         Bin.cors,
     )
 )
+# Ids come back in the order of the rows, so each capture learns its own.
+_INSERT = insert(CapturedRequest).returning(CapturedRequest.id, sort_by_parameter_order=True)
+_INSERT_SQLITE = insert(CapturedRequest).returning(CapturedRequest.id)
 # The latest earlier delivery with the same key: an index seek, however many repeats exist.
 _LATEST_DELIVERY = (
     select(CapturedRequest.id, CapturedRequest.duplicate_of, CapturedRequest.delivery_attempt)
