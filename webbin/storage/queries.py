@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, bindparam, delete, func, select, update
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, delete, func, select, update
 
 from webbin.storage.models import Bin, CapturedRequest, ResendAttempt, db
 
@@ -105,23 +105,30 @@ def delete_some(bin_id: str, ids: list[int]) -> list[int]:
 def rows_after(bin_id: str, cursor: int, limit: int) -> list[Any] | None:
     """Summary rows of ``bin_id`` with id > ``cursor``, oldest first; None if the bin is gone.
 
-    One query when there are rows (a bin's rows go with it, so finding some proves the bin is
-    there); the bin is looked up only when there are none. Each call uses its own short
-    connection: a transaction kept open across polls would hide new rows (WAL snapshot) and
-    pin a pool connection for the life of the socket.
+    One query, rows or not: the bin outer-joined to its rows after the cursor gives no row
+    when the bin is gone and one row of NULLs when it has nothing new. Every live reader's
+    safety poll runs it, so it is built once. Each call uses its own short connection: a
+    transaction kept open across polls would hide new rows (WAL snapshot) and pin a pool
+    connection for the life of the socket.
     """
     with db.engine.connect() as conn:
-        rows = list(
-            conn.execute(
-                select(*SUMMARY_COLUMNS)
-                .where(CapturedRequest.bin_id == bin_id, CapturedRequest.id > cursor)
-                .order_by(CapturedRequest.id)
-                .limit(limit)
-            )
-        )
-        if rows:
-            return rows
-        return [] if conn.execute(select(Bin.id).where(Bin.id == bin_id)).first() else None
+        rows = conn.execute(_ROWS_AFTER, {"bin_id": bin_id, "cursor": cursor, "limit": limit}).all()
+    if not rows:
+        return None
+    return [] if rows[0].id is None else rows
+
+
+_ROWS_AFTER = (
+    select(*SUMMARY_COLUMNS)
+    .select_from(Bin)
+    .outerjoin(
+        CapturedRequest,
+        and_(CapturedRequest.bin_id == Bin.id, CapturedRequest.id > bindparam("cursor")),
+    )
+    .where(Bin.id == bindparam("bin_id"))
+    .order_by(CapturedRequest.id)
+    .limit(bindparam("limit"))
+)
 
 
 def newest_id(bin_id: str) -> int | None:
