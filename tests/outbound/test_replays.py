@@ -450,3 +450,17 @@ def test_replay_answers_match_the_document(app, target):
             f"/api/bins/{bin_['id']}/import", data=b"{", content_type="application/x-ndjson"
         )
     )
+
+
+@pytest.mark.parametrize(
+    ("query", "label"),
+    [("", "Replay all 3"), ("?q=method%3APUT", "Replay every match of the search")],
+)
+def test_the_replay_button_counts_the_bin_only_without_a_search(app, query: str, label: str):
+    """With a search on, the bin's count is not what would be replayed: the button says so."""
+    client = app.test_client()
+    bin_ = client.post("/api/bins").get_json()
+    for method in ("PUT", "POST", "PUT"):
+        client.open(capture_path(bin_), method=method, data=b"x")
+    page = client.get(f"/bins/{bin_['id']}{query}").get_data(as_text=True)
+    assert f'<button type="submit" class="primary">{label}</button>' in page
