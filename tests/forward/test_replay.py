@@ -291,3 +291,29 @@ def test_the_resend_rate_applies_and_the_address_policy_does_not(tmp_path: Path,
         assert len(target.received) == 4
     finally:
         running.stop()
+
+
+def test_the_api_resends_one_request_through_a_forwarder(servers, target, forward):
+    """``POST …/resend {"forwarder": id}`` on another server: the captured bytes reach the
+    forwarder's target and the answer is the attempt it reported."""
+    near, far = servers
+    bin_ = near.new_bin()
+    content_type, body = BODIES[1]
+    rid = json.loads(capture(bin_, "/one?x=1", body, [("Content-Type", content_type)])[2])["id"]
+    _, forwarder_id = connect(forward, near, bin_, target)
+    target.respond = lambda got: Answer(202, [], b"taken")
+    path = f"/api/bins/{bin_['id']}/requests/{rid}/resend"
+
+    status, attempt = call(far, "POST", path, {"forwarder": forwarder_id})
+    assert status == 200, attempt
+    assert (attempt["forwarder"], attempt["status"], attempt["error"]) == ("ada-laptop", 202, None)
+    (got,) = target.wait_for(1)
+    assert (got.target, got.body) == ("/hook/one?x=1", body)
+    (listed,) = call(near, "GET", path + "s")[1]["resends"]
+    assert listed["id"] == attempt["id"]
+
+    status, refused = call(far, "POST", path, {"forwarder": forwarder_id, "url": "http://x/"})
+    assert status == 400 and 'give "forwarder" alone' in refused["message"], refused
+    status, refused = call(far, "POST", path, {"forwarder": "nobody"})
+    assert (status, refused["error"]) == (409, "conflict")
+    assert "No forwarder with this id is connected" in refused["message"]

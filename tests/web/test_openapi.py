@@ -459,6 +459,7 @@ def test_other_bodies_are_closed_too(document):
         "body_text",
         "body_base64",
         "resign",
+        "forwarder",
     }
 
 

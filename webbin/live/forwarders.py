@@ -38,6 +38,7 @@ from typing import Any
 from flask import Flask, current_app
 from flask_sock import ConnectionClosed
 from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from webbin.live.broker import Subscription, get_broker
@@ -253,6 +254,29 @@ class JobResult:
 
     attempt: ResendAttempt | None = None
     gone: bool = False
+    # False when the forwarder (or the request) had gone before the resend could be queued.
+    queued: bool = True
+
+
+# The answer to naming a forwarder that is not (or no longer) connected to the bin.
+NOT_CONNECTED = (
+    "No forwarder with this id is connected to this bin now (it may have disconnected); "
+    "the bin's forwarders list shows those that are."
+)
+
+
+def resend_through(
+    app: Flask, bin_id: str, forwarder_id: str, request_id: int, timeout: float
+) -> JobResult:
+    """Queue the resend for the forwarder, wake its connection wherever it is served (the
+    broker reaches every worker and host), and wait up to ``timeout`` for its report. The
+    caller holds no database connection meanwhile."""
+    try:
+        job = queue_resend(forwarder_id, request_id)
+    except IntegrityError:  # its forwarder row, or the request, went just now
+        return JobResult(gone=True, queued=False)
+    _publish(app, bin_id)
+    return wait_for_job(app, bin_id, job, timeout)
 
 
 def wait_for_job(app: Flask, bin_id: str, job_id: int, timeout: float) -> JobResult:

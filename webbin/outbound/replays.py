@@ -39,11 +39,9 @@ from typing import Any
 
 from flask import Flask, current_app
 from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
 
 from webbin import ratelimit
 from webbin.live import forwarders
-from webbin.live.broker import get_broker
 from webbin.outbound import resend
 from webbin.receiver import events
 from webbin.receiver.strict import InvalidInput
@@ -485,15 +483,10 @@ class _Replay:
         if not self._wait_for_token():
             return None
         sent_at, started = utcnow(), time.monotonic()
-        try:
-            forward_job: int | None = forwarders.queue_resend(forwarder_id, request_id)
-        except IntegrityError:  # its forwarder row, or the request, went just now
-            forward_job = None
-        if forward_job is not None:
-            get_broker(self.app).publish(self.bin_id)
-            result = forwarders.wait_for_job(
-                self.app, self.bin_id, forward_job, self.report_timeout
-            )
+        result = forwarders.resend_through(
+            self.app, self.bin_id, forwarder_id, request_id, self.report_timeout
+        )
+        if result.queued:
             if result.attempt is not None:
                 attempt = result.attempt
                 return _Outcome(
@@ -516,7 +509,7 @@ class _Replay:
         # The queued resend went with its forwarder (disconnected) or with its request.
         if forwarders.find(self.bin_id, forwarder_id) is not None:
             return _deleted(sent_at, started)
-        if forward_job is None:
+        if not result.queued:
             error = f"The forwarder {self.forwarder_name} is no longer connected; not sent."
         else:
             error = (

@@ -8,7 +8,7 @@ from functools import partial
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
-from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import BadGateway, BadRequest, Conflict, GatewayTimeout
 
 from webbin import ratelimit
 from webbin.live import forwarders
@@ -184,6 +184,8 @@ def resend_request(bin_id: str, request_id: int) -> Response:
     bin_ = queries.get_bin(bin_id)
     captured = queries.get_request(bin_id, request_id)
     body = body_as(ResendBody)
+    if body.forwarder is not None:
+        return _resend_through_forwarder(bin_id, captured.id, body.forwarder)
     url = body.url or bin_.resend_url
     if not url:
         raise BadRequest('Give the target as {"url": "http://localhost:3000/hook"}.')
@@ -198,6 +200,29 @@ def resend_request(bin_id: str, request_id: int) -> Response:
             return busy
         attempt = resend.deliver(outgoing)  # detaches bin_ and captured: not used below
     return jsonify(resend_data(attempt))
+
+
+def _resend_through_forwarder(bin_id: str, request_id: int, forwarder_id: str) -> Response:
+    """The attempt the forwarder reports, waited for without holding a database connection."""
+    found = forwarders.find(bin_id, forwarder_id)
+    if found is None:
+        raise Conflict(forwarders.NOT_CONNECTED)
+    db.session.commit()
+    db.session.close()
+    wait = float(current_app.config["RESEND_TOTAL_TIMEOUT"])
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    result = forwarders.resend_through(app, bin_id, found.id, request_id, wait)
+    if result.attempt is not None:
+        return jsonify(resend_data(result.attempt))
+    if result.gone:
+        raise BadGateway(
+            f"The forwarder {found.name} disconnected before it said how the resend went "
+            "(it may have reached its target)."
+        )
+    raise GatewayTimeout(
+        f"The forwarder {found.name} has not reported within {wait:g} s; its outcome is "
+        "listed under the request's resends once it does."
+    )
 
 
 @bp.get("/bins/<bin_id>/requests/<int:request_id>/resends")

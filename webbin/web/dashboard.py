@@ -252,10 +252,9 @@ def _resend_through_forwarder(
         return render_template("_resend_result.html", attempt=None, error=error), 400
     db.session.commit()
     db.session.close()
-    job = forwarders.queue_resend(found.id, request_id)
-    get_broker(current_app).publish(bin_id)  # wakes the forwarder's connection
     wait = float(current_app.config["RESEND_TOTAL_TIMEOUT"])
-    result = forwarders.wait_for_job(current_app, bin_id, job, wait)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    result = forwarders.resend_through(app, bin_id, found.id, request_id, wait)
     if result.attempt is not None:
         return render_template("_resend_result.html", attempt=result.attempt, error=None)
     if result.gone:

@@ -590,7 +590,7 @@ ERROR_DESCRIPTIONS = {
 def _error_responses(*codes: int, **descriptions: str) -> dict[str, Schema]:
     """Error responses for ``codes``; ``descriptions`` overrides by ``_<code>=...``."""
     return {
-        str(code): _response(descriptions.get(f"_{code}", ERROR_DESCRIPTIONS[str(code)]), "Error")
+        str(code): _response(descriptions.get(f"_{code}") or ERROR_DESCRIPTIONS[str(code)], "Error")
         for code in codes
     }
 
@@ -805,17 +805,28 @@ def _api_paths() -> dict[str, Schema]:
                     **_error_responses(
                         400,
                         404,
+                        409,
+                        502,
+                        504,
+                        _409="`forwarder` names no forwarder connected to this bin now.",
+                        _502="The forwarder disconnected before it reported how the resend "
+                        "went (it may have reached its target).",
+                        _504="The forwarder has not reported within RESEND_TOTAL_TIMEOUT; "
+                        "the attempt is listed under the request's resends once it does.",
                         _400="The body is not a JSON object, `url` is invalid (not http or "
                         "https, no host, spaces, unparseable, too long; nothing is recorded), "
                         "no `url` was given and the bin has no `resend_url`, an edit is "
                         "invalid (a header, the method, the body over MAX_BODY_BYTES), or "
                         "`resign` cannot be done (`errors[0].path` is `resign`: a "
                         "private-key scheme such as Discord or SendGrid, no secret, or no "
-                        "known scheme).",
+                        "known scheme), or `forwarder` is given with `url` or a change.",
                     ),
                 },
                 tag="resend",
-                description="Sends the same method, headers (less hop-by-hop ones, Host and "
+                description="With `forwarder`, a connected `webbin forward` sends the "
+                "captured request from the developer's machine to its own target and this "
+                "answers with the attempt it reports. Otherwise: "
+                "sends the same method, headers (less hop-by-hop ones, Host and "
                 "Content-Length) and exact body to `url`, or what `method`, `headers` and "
                 "`body_text`/`body_base64` replace them with, re-signed for the bin's "
                 "signature scheme when `resign` is true, and records the attempt with what "

@@ -44,11 +44,6 @@ OUTCOMES_SHOWN = 10
 JOBS_SHOWN = 5
 
 
-# The forwarder named is not (or no longer) connected to the bin.
-NOT_CONNECTED = (
-    "No forwarder with this id is connected to this bin now (it may have disconnected); "
-    "the bin's forwarders list shows those that are."
-)
 
 
 def start(bin_: Bin, body: ReplayBody) -> ReplayJob:
@@ -65,7 +60,7 @@ def start(bin_: Bin, body: ReplayBody) -> ReplayJob:
     if body.forwarder is not None:
         forwarder = forwarders.find(bin_.id, body.forwarder)
         if forwarder is None:
-            raise Conflict(NOT_CONNECTED)
+            raise Conflict(forwarders.NOT_CONNECTED)
     else:
         url = body.url or bin_.resend_url
         if not url:

@@ -141,10 +141,29 @@ class ResendBody(StrictModel):
         "for schemes signed with a private key (Discord, SendGrid), or without a secret.",
     )
 
+    forwarder: text(min_length=1, max_length=100) | None = Field(
+        default=None,
+        description="Send it through this forwarder (`webbin forward`, connected to the bin "
+        "now: `GET /api/bins/{id}/forwarders` lists them) to the forwarder's target, from the "
+        "developer's machine, instead of from webbin to `url`. The captured request goes as "
+        "it is, so not with `url` or any change. The answer is the attempt the forwarder "
+        "reports; 409 when it is not connected, 502 when it disconnects first, 504 when it "
+        "has not reported in time (the attempt is listed under the request once it does).",
+    )
+
     @model_validator(mode="after")
     def _one_body(self) -> ResendBody:
         if self.body_text is not None and self.body_base64 is not None:
             raise ValueError("give either body_text or body_base64, not both")
+        return self
+
+    @model_validator(mode="after")
+    def _forwarder_alone(self) -> ResendBody:
+        changed = (self.url, self.method, self.headers, self.body_text, self.body_base64)
+        if self.forwarder is not None and (self.resign or any(v is not None for v in changed)):
+            raise ValueError(
+                'a forwarder sends the captured request as it is: give "forwarder" alone'
+            )
         return self
 
     def body(self) -> bytes | None:
