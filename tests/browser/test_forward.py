@@ -73,20 +73,24 @@ def test_replay_many_to_my_forwarder_from_the_replay_form(page: Page, tmp_path):
             capture(
                 bin_, f"/r{n}", f'{{"n": {n}}}'.encode(), [("Content-Type", "application/json")]
             )
-        forwarder = Forward(
-            bin_["dashboard_url"], target.url(), tmp_path / "state", "--name", "ada <laptop>"
-        )
-        forwarder.wait_for("connected")
-
         page.goto(bin_["dashboard_url"])
         expect(page.locator("#live-state")).to_have_text("live")
         page.locator("#exchange > summary").click()
         form = page.locator(".replay-form")
+        expect(form.locator(".replay-to-forwarder")).to_have_count(0)
+        # Connected after the page was drawn: its button appears when the forwarders box
+        # refreshes, without a reload.
+        forwarder = Forward(
+            bin_["dashboard_url"], target.url(), tmp_path / "state", "--name", "ada <laptop>"
+        )
+        forwarder.wait_for("connected")
+        button = form.get_by_role(
+            "button", name=f"Replay all 4 to my forwarder ada <laptop> → {target.url()}"
+        )
+        expect(button).to_be_visible(timeout=15_000)
         form.locator("input[name=url]").fill("")  # not needed for a forwarder
         form.locator("input[name=rate]").fill("10")
-        form.get_by_role(
-            "button", name=f"Replay all 4 to my forwarder ada <laptop> → {target.url()}"
-        ).click()
+        button.click()
 
         job = page.locator("#replays > li.replay").first
         expect(job).to_have_attribute("data-state", "running")

@@ -139,6 +139,7 @@ def bin_page(bin_id: str) -> str | tuple[str, int]:
         query_error=query_error,
         query_error_text=searching.describe(query_error) if query_error else None,
         total=queries.request_count(bin_id),
+        replay_label=replay_label(bin_id),
         originals=queries.originals(rows),
         **_settings_context(bin_),
         selected=bool(detail),
@@ -269,9 +270,24 @@ def _resend_through_forwarder(
 
 @bp.get("/bins/<bin_id>/forwarders")
 def forwarders_box(bin_id: str) -> str:
-    """Who forwards this bin's arrivals right now (the bin page asks every few seconds)."""
+    """Who forwards this bin's arrivals right now (the bin page asks every few seconds), and
+    the replay form's buttons for them."""
     bin_ = queries.get_bin(bin_id)
-    return render_template("_forwarders.html", bin=bin_, forwarders=forwarders.connected(bin_id))
+    return render_template(
+        "_forwarders.html",
+        bin=bin_,
+        forwarders=forwarders.connected(bin_id),
+        replay_label=replay_label(bin_id),
+        refreshed=True,
+    )
+
+
+def replay_label(bin_id: str) -> str:
+    """The replay form's button: with a search on, the bin's count is not what would be
+    replayed (and a text search is not counted)."""
+    if request.args.get("q"):
+        return "Replay every match of the search"
+    return f"Replay all {queries.request_count(bin_id)}"
 
 
 @bp.get("/bins/<bin_id>/requests/<int:request_id>/edit")

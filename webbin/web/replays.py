@@ -44,8 +44,6 @@ OUTCOMES_SHOWN = 10
 JOBS_SHOWN = 5
 
 
-
-
 def start(bin_: Bin, body: ReplayBody) -> ReplayJob:
     """Check what ``body`` asks for, create the job and run it in this worker; InvalidBody
     (400) for a bad selection, URL or both a URL and a forwarder, Conflict (409) when the
