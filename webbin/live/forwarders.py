@@ -265,6 +265,20 @@ NOT_CONNECTED = (
 )
 
 
+def resend_for_request(bin_id: str, forwarder_id: str, request_id: int) -> JobResult:
+    """:func:`resend_through` for a request handler: its session ends first (the wait holds
+    no database connection), and it waits up to ``RESEND_TOTAL_TIMEOUT``, as a resend does."""
+    db.session.commit()
+    db.session.close()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    return resend_through(app, bin_id, forwarder_id, request_id, request_wait())
+
+
+def request_wait() -> float:
+    """How long a request handler waits for a forwarder's report: a resend's whole time."""
+    return float(current_app.config["RESEND_TOTAL_TIMEOUT"])
+
+
 def resend_through(
     app: Flask, bin_id: str, forwarder_id: str, request_id: int, timeout: float
 ) -> JobResult:

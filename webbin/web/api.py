@@ -207,11 +207,7 @@ def _resend_through_forwarder(bin_id: str, request_id: int, forwarder_id: str) -
     found = forwarders.find(bin_id, forwarder_id)
     if found is None:
         raise Conflict(forwarders.NOT_CONNECTED)
-    db.session.commit()
-    db.session.close()
-    wait = float(current_app.config["RESEND_TOTAL_TIMEOUT"])
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    result = forwarders.resend_through(app, bin_id, found.id, request_id, wait)
+    result = forwarders.resend_for_request(bin_id, found.id, request_id)
     if result.attempt is not None:
         return jsonify(resend_data(result.attempt))
     if result.gone:
@@ -220,8 +216,8 @@ def _resend_through_forwarder(bin_id: str, request_id: int, forwarder_id: str) -
             "(it may have reached its target)."
         )
     raise GatewayTimeout(
-        f"The forwarder {found.name} has not reported within {wait:g} s; its outcome is "
-        "listed under the request's resends once it does."
+        f"The forwarder {found.name} has not reported within {forwarders.request_wait():g} "
+        "s; its outcome is listed under the request's resends once it does."
     )
 
 

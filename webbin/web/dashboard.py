@@ -251,19 +251,16 @@ def _resend_through_forwarder(
     if found is None:
         error = "That forwarder is no longer connected; reload to see who is."
         return render_template("_resend_result.html", attempt=None, error=error), 400
-    db.session.commit()
-    db.session.close()
-    wait = float(current_app.config["RESEND_TOTAL_TIMEOUT"])
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    result = forwarders.resend_through(app, bin_id, found.id, request_id, wait)
+    result = forwarders.resend_for_request(bin_id, found.id, request_id)
     if result.attempt is not None:
         return render_template("_resend_result.html", attempt=result.attempt, error=None)
     if result.gone:
         error = f"The forwarder {found.name} disconnected before it said how the resend went."
     else:
         error = (
-            f"The forwarder {found.name} has not reported within {wait:g} s; its outcome is "
-            "listed on this request once it does."
+            f"The forwarder {found.name} has not reported within "
+            f"{forwarders.request_wait():g} s; its outcome is listed on this request once it "
+            "does."
         )
     return render_template("_resend_result.html", attempt=None, error=error)
 
