@@ -108,11 +108,13 @@ def run(args: argparse.Namespace) -> None:
         forward.run(args)
     elif args.command == "prune":
         from webbin import create_app
-        from webbin.storage.retention import prune
+        from webbin.storage.retention import prune_once
 
-        app = create_app()
-        with app.app_context():
-            report = prune(app)
+        # Under the same lock as the servers' own pruning: one pruner at a time.
+        report = prune_once(create_app())
+        if report is None:
+            print("webbin: another process is pruning right now; nothing done", file=sys.stderr)
+            sys.exit(3)
         print(", ".join(f"{name.replace('_', ' ')}: {n}" for name, n in report.as_dict().items()))
 
 

@@ -81,3 +81,22 @@ def test_a_pass_counts_what_it_deleted(app):
     report = prune_once(limited)
     assert report is not None and report.evicted_over_bin_limit == 2
     assert pruned("evicted_over_bin_limit") == before + 2
+
+
+def test_the_prune_command_waits_its_turn_too(app, monkeypatch, capsys):
+    """``webbin prune`` by hand takes the same lock as the servers' background pruning."""
+    from webbin import cli
+
+    monkeypatch.setenv("WEBBIN_DATA_DIR", app.config["DATA_DIR"])
+    monkeypatch.setenv("WEBBIN_DATABASE_URL", app.config["DATABASE_URL"])
+    with app.app_context(), pruning_lock() as mine:
+        assert mine
+        try:
+            cli.main(["prune"])
+        except SystemExit as stopped:
+            assert stopped.code == 3
+        else:
+            raise AssertionError("webbin prune ran while another process held the lock")
+    assert "another process is pruning right now" in capsys.readouterr().err
+    cli.main(["prune"])  # the lock given back: a pass, and what it removed
+    assert "evicted over bin limit: 0" in capsys.readouterr().out
