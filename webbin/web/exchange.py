@@ -84,13 +84,18 @@ def _version() -> str:
 
 def ndjson_line(detail: dict[str, Any]) -> bytes:
     """One request (its API detail object) as one NDJSON line."""
-    return (json.dumps(detail, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+    return _compact(detail) + b"\n"
+
+
+def _compact(value: Any) -> bytes:
+    """JSON without spaces, as every line and entry of an export is written."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def har_head() -> bytes:
     """A HAR file up to its first entry: the entries follow, separated by commas."""
     creator = {"name": CREATOR, "version": _version()}
-    return b'{"log":{"version":"1.2","creator":' + json.dumps(creator).encode() + b',"entries":['
+    return b'{"log":{"version":"1.2","creator":' + _compact(creator) + b',"entries":['
 
 
 HAR_TAIL = b"]}}\n"
@@ -139,7 +144,7 @@ def har_entry(row: Any, summary: dict[str, Any], url: str) -> bytes:
         "timings": {"send": 0, "wait": 0, "receive": 0},
         "_webbin": {**summary, "url": url},
     }
-    return json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode()
+    return _compact(entry)
 
 
 def _post_data(body: bytes, content_type: str) -> dict[str, Any]:
