@@ -46,7 +46,15 @@ from webbin.outbound import resend
 from webbin.receiver import events
 from webbin.receiver.strict import InvalidInput
 from webbin.storage import search
-from webbin.storage.models import Bin, CapturedRequest, ReplayJob, ReplayOutcome, db, utcnow
+from webbin.storage.models import (
+    Bin,
+    CapturedRequest,
+    ReplayJob,
+    ReplayOutcome,
+    ResendAttempt,
+    db,
+    utcnow,
+)
 
 RUNNING = "running"
 DONE = "done"
@@ -399,6 +407,20 @@ class _Outcome:
     error_kind: str | None = None
     attempt_id: int | None = None
 
+    @classmethod
+    def of(cls, attempt: ResendAttempt, sent_at: datetime, started: float) -> _Outcome:
+        """The outcome a recorded resend attempt (sent, or forwarded and reported) makes."""
+        return cls(
+            sent_at=sent_at,
+            started=started,
+            status=attempt.status,
+            reason=attempt.reason,
+            elapsed_ms=attempt.elapsed_ms,
+            error=attempt.error,
+            error_kind=attempt.error_kind,
+            attempt_id=attempt.id,
+        )
+
 
 class _Replay:
     """One job's run: its requests in order, one at a time, paced."""
@@ -466,16 +488,7 @@ class _Replay:
             attempt = resend.deliver(outgoing)
         finally:
             self.limits.resend_running.leave()
-        return _Outcome(
-            sent_at=attempt.created_at,
-            started=started,
-            status=attempt.status,
-            reason=attempt.reason,
-            elapsed_ms=attempt.elapsed_ms,
-            error=attempt.error,
-            error_kind=attempt.error_kind,
-            attempt_id=attempt.id,
-        )
+        return _Outcome.of(attempt, attempt.created_at, started)
 
     def _through_forwarder(self, forwarder_id: str, request_id: int) -> _Outcome | None:
         """Queue the request for the forwarder, wake its connection wherever it is served,
@@ -488,17 +501,7 @@ class _Replay:
         )
         if result.queued:
             if result.attempt is not None:
-                attempt = result.attempt
-                return _Outcome(
-                    sent_at=sent_at,
-                    started=started,
-                    status=attempt.status,
-                    reason=attempt.reason,
-                    elapsed_ms=attempt.elapsed_ms,
-                    error=attempt.error,
-                    error_kind=attempt.error_kind,
-                    attempt_id=attempt.id,
-                )
+                return _Outcome.of(result.attempt, sent_at, started)
             if not result.gone:
                 error = (
                     f"The forwarder {self.forwarder_name} has not reported within "
