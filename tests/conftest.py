@@ -8,6 +8,7 @@ Every database starts empty and gets its schema from the migrations, as a user's
 from __future__ import annotations
 
 import secrets
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from helpers import PG_URL, Server
+from scaleout.cluster import RedisServer
 
 from webbin import create_app
 from webbin.storage.models import db
@@ -74,5 +76,16 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     running = Server(tmp_path_factory.mktemp("server"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A private ``redis-server`` of the test's own, to kill and restart at will (the shared
+    one at REDIS_URL must stay up for the other tests)."""
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is not installed: apt-get install -y redis-server (.ci/run does)")
+    running = RedisServer(tmp_path)
     yield running
     running.stop()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import socket
 import threading
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from helpers import PG_URL
-from scaleout.cluster import RedisServer, pg_listeners, pg_now, wait_until
+from scaleout.cluster import pg_listeners, pg_now, wait_until
 from sqlalchemy import create_engine
 
 from webbin.live import relay
@@ -33,15 +32,6 @@ from webbin.live.relay import RelayBroker, decode, encode
 DEADLINE = 20.0
 PREFIX = "webbin:"
 log = logging.getLogger("webbin.test.relay")
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
-    running = RedisServer(tmp_path)
-    yield running
-    running.stop()
 
 
 TRANSPORTS = [

@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from scaleout.cluster import Instance, RedisServer, Viewer
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
-    running = RedisServer(tmp_path)
-    yield running
-    running.stop()
+from scaleout.cluster import Instance, Viewer
 
 
 @pytest.fixture
