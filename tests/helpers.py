@@ -3,11 +3,14 @@ raw HTTP for requests no client would send, and small URL helpers."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -119,3 +122,15 @@ def allow_captured_rows(app: Any) -> None:
     with app.app_context(), db.engine.begin() as conn:
         on = "" if conn.dialect.name == "sqlite" else " ON captured_requests"
         conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS refuse_captures{on}")
+
+
+def api_call(server: Server, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    """(status, decoded JSON answer) of one API call to a running server, errors included."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(server.url + path, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)

@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -20,7 +18,7 @@ from typing import Any
 
 import pytest
 from forward.support import Answer, Forward, Received, Target, capture
-from helpers import Server
+from helpers import Server, api_call
 
 
 @pytest.fixture(scope="module")
@@ -34,17 +32,6 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, 
     far.stop()
 
 
-def call(server: Server, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(server.url + path, data=data, method=method)
-    request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.load(response)
-    except urllib.error.HTTPError as error:
-        return error.code, json.load(error)
-
-
 def until(condition: Callable[[], Any], timeout: float = 30.0) -> Any:
     """``condition()``'s first true value, asked again every 50 ms up to ``timeout``."""
     deadline = time.monotonic() + timeout
@@ -56,7 +43,7 @@ def until(condition: Callable[[], Any], timeout: float = 30.0) -> Any:
 
 def finished(server: Server, bin_: dict, job: dict) -> dict:
     path = f"/api/bins/{bin_['id']}/replays/{job['id']}"
-    return until(lambda: (now := call(server, "GET", path)[1])["state"] != "running" and now)
+    return until(lambda: (now := api_call(server, "GET", path)[1])["state"] != "running" and now)
 
 
 def connect(forward: Callable[..., Forward], server: Server, bin_: dict, target: Target) -> tuple:
@@ -64,7 +51,7 @@ def connect(forward: Callable[..., Forward], server: Server, bin_: dict, target:
     id as the server lists it."""
     forwarder = forward(f"{server.url}/bins/{bin_['id']}", target.url(), "--name", "ada-laptop")
     forwarder.wait_for("connected")
-    _, listed = call(server, "GET", f"/api/bins/{bin_['id']}/forwarders")
+    _, listed = api_call(server, "GET", f"/api/bins/{bin_['id']}/forwarders")
     (found,) = listed["forwarders"]
     return forwarder, found["id"]
 
@@ -89,7 +76,7 @@ def test_a_replay_through_a_forwarder_arrives_in_order_once_byte_exact(servers, 
     # The target's answers differ, so each outcome can be told from the others.
     target.respond = lambda got: Answer(200 + len(target.received), [], got.target.encode())
 
-    status, job = call(
+    status, job = api_call(
         far,
         "POST",
         f"/api/bins/{bin_['id']}/replays",
@@ -117,14 +104,14 @@ def test_a_replay_through_a_forwarder_arrives_in_order_once_byte_exact(servers, 
     assert {o["error"] for o in outcomes} == {None}
     for outcome in outcomes:  # each is the forwarder's report, stored as a resend attempt
         path = f"/api/bins/{bin_['id']}/requests/{outcome['request_id']}/resends"
-        (attempt,) = call(near, "GET", path)[1]["resends"]
+        (attempt,) = api_call(near, "GET", path)[1]["resends"]
         assert attempt["id"] == outcome["attempt_id"]
         assert (attempt["forwarder"], attempt["status"]) == ("ada-laptop", outcome["status"])
     assert [forwarder.wait_for("resend")["id"] for _ in ids] == ids
 
     # Exactly once: one more replay through the same forwarder, whose resends go one at a
     # time in the order queued, arrives right after them, with nothing between.
-    _, marker = call(
+    _, marker = api_call(
         far, "POST", f"/api/bins/{bin_['id']}/replays", {"ids": [ids[0]], "forwarder": forwarder_id}
     )
     assert finished(far, bin_, marker)["state"] == "done"
@@ -132,7 +119,7 @@ def test_a_replay_through_a_forwarder_arrives_in_order_once_byte_exact(servers, 
         *(f"/hook/r{n}?n={n}" for n in range(len(BODIES))),
         "/hook/r0?n=0",
     ]
-    _, listed = call(near, "GET", f"/api/bins/{bin_['id']}/replays")
+    _, listed = api_call(near, "GET", f"/api/bins/{bin_['id']}/replays")
     shown = {j["id"]: j["forwarder"]["name"] for j in listed["replays"]}
     assert shown == {job["id"]: "ada-laptop", marker["id"]: "ada-laptop"}
 
@@ -162,7 +149,7 @@ def test_cancel_stops_a_replay_through_a_forwarder(servers, target, forward):
     _, forwarder_id = connect(forward, near, bin_, target)
     held = Held(2)
     target.respond = held
-    _, job = call(
+    _, job = api_call(
         far,
         "POST",
         f"/api/bins/{bin_['id']}/replays",
@@ -171,18 +158,18 @@ def test_cancel_stops_a_replay_through_a_forwarder(servers, target, forward):
     path = f"/api/bins/{bin_['id']}/replays/{job['id']}"
     try:
         assert held.arrived.wait(20)
-        status, cancelled = call(far, "POST", path + "/cancel")
+        status, cancelled = api_call(far, "POST", path + "/cancel")
         assert (status, cancelled["state"]) == (200, "cancelled")
     finally:
         held.release.set()
     # The request already out completes and is recorded; nothing after it is queued.
-    until(lambda: call(far, "GET", path)[1]["done"] == 2)
-    _, marker = call(
+    until(lambda: api_call(far, "GET", path)[1]["done"] == 2)
+    _, marker = api_call(
         far, "POST", f"/api/bins/{bin_['id']}/replays", {"ids": [ids[5]], "forwarder": forwarder_id}
     )
     assert finished(far, bin_, marker)["state"] == "done"
     assert [g.target for g in target.wait_for(3)] == ["/hook/c0", "/hook/c1", "/hook/c5"]
-    final = call(far, "GET", path)[1]
+    final = api_call(far, "GET", path)[1]
     assert (final["state"], final["done"]) == ("cancelled", 2)
     assert [o["status"] for o in final["outcomes"]] == [200, 200]
 
@@ -195,7 +182,7 @@ def test_a_forwarder_that_goes_away_fails_the_replay_with_its_reason(servers, ta
     forwarder, forwarder_id = connect(forward, near, bin_, target)
     held = Held(3)
     target.respond = held
-    _, job = call(
+    _, job = api_call(
         far,
         "POST",
         f"/api/bins/{bin_['id']}/replays",
@@ -216,7 +203,7 @@ def test_a_forwarder_that_goes_away_fails_the_replay_with_its_reason(servers, ta
     assert len(target.wait_for(3)) == 3
 
     # Started for a forwarder that is no longer there: refused, nothing queued.
-    status, refused = call(
+    status, refused = api_call(
         far, "POST", f"/api/bins/{bin_['id']}/replays", {"q": "", "forwarder": forwarder_id}
     )
     assert status == 409, refused
@@ -230,21 +217,21 @@ def test_a_bad_target_is_refused_with_a_clear_message(servers, target, forward):
     _, forwarder_id = connect(forward, near, other, target)  # the other bin's forwarder
     replays = f"/api/bins/{bin_['id']}/replays"
 
-    status, both = call(
+    status, both = api_call(
         far, "POST", replays, {"q": "", "url": target.url(), "forwarder": forwarder_id}
     )
     assert status == 400, both
     assert both["errors"] == [{"path": "", "message": 'give "url" or "forwarder", not both'}]
     for forwarder in (forwarder_id, "no-such-forwarder"):
-        status, refused = call(far, "POST", replays, {"q": "", "forwarder": forwarder})
+        status, refused = api_call(far, "POST", replays, {"q": "", "forwarder": forwarder})
         assert status == 409, refused
         assert "No forwarder with this id is connected to this bin" in refused["message"]
-    status, empty = call(far, "POST", replays, {"q": "", "forwarder": ""})
+    status, empty = api_call(far, "POST", replays, {"q": "", "forwarder": ""})
     assert status == 400 and empty["errors"][0]["path"] == "forwarder", empty
-    status, neither = call(far, "POST", replays, {"q": ""})
+    status, neither = api_call(far, "POST", replays, {"q": ""})
     assert status == 400, neither
     assert "give the target URL or a forwarder" in neither["errors"][0]["message"]
-    assert call(far, "GET", replays)[1] == {"replays": []}
+    assert api_call(far, "GET", replays)[1] == {"replays": []}
     assert target.received == []
 
 
@@ -264,7 +251,7 @@ def test_the_resend_rate_applies_and_the_address_policy_does_not(tmp_path: Path,
         for n in range(4):
             capture(bin_, f"/p{n}")
         _, forwarder_id = connect(forward, running, bin_, target)
-        _, job = call(
+        _, job = api_call(
             running,
             "POST",
             f"/api/bins/{bin_['id']}/replays",
@@ -280,7 +267,7 @@ def test_the_resend_rate_applies_and_the_address_policy_does_not(tmp_path: Path,
         assert span.total_seconds() > 1.2, sent
 
         # The same target as a URL: the server itself may not send there.
-        _, direct = call(
+        _, direct = api_call(
             running,
             "POST",
             f"/api/bins/{bin_['id']}/replays",
@@ -304,16 +291,16 @@ def test_the_api_resends_one_request_through_a_forwarder(servers, target, forwar
     target.respond = lambda got: Answer(202, [], b"taken")
     path = f"/api/bins/{bin_['id']}/requests/{rid}/resend"
 
-    status, attempt = call(far, "POST", path, {"forwarder": forwarder_id})
+    status, attempt = api_call(far, "POST", path, {"forwarder": forwarder_id})
     assert status == 200, attempt
     assert (attempt["forwarder"], attempt["status"], attempt["error"]) == ("ada-laptop", 202, None)
     (got,) = target.wait_for(1)
     assert (got.target, got.body) == ("/hook/one?x=1", body)
-    (listed,) = call(near, "GET", path + "s")[1]["resends"]
+    (listed,) = api_call(near, "GET", path + "s")[1]["resends"]
     assert listed["id"] == attempt["id"]
 
-    status, refused = call(far, "POST", path, {"forwarder": forwarder_id, "url": "http://x/"})
+    status, refused = api_call(far, "POST", path, {"forwarder": forwarder_id, "url": "http://x/"})
     assert status == 400 and 'give "forwarder" alone' in refused["message"], refused
-    status, refused = call(far, "POST", path, {"forwarder": "nobody"})
+    status, refused = api_call(far, "POST", path, {"forwarder": "nobody"})
     assert (status, refused["error"]) == (409, "conflict")
     assert "No forwarder with this id is connected" in refused["message"]

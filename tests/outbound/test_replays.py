@@ -10,7 +10,6 @@ Every outbound byte goes to a loopback server started here (the tests' servers r
 
 from __future__ import annotations
 
-import json
 import socket
 import subprocess
 import threading
@@ -26,7 +25,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from helpers import Server, capture_path
+from helpers import Server, api_call, capture_path
 from netguard import loopback_only_fixture  # noqa: F401
 from web.test_openapi import Contract
 
@@ -101,17 +100,6 @@ def until(condition: Callable[[], Any], timeout: float = 20.0, every: float = 0.
 # --- through a real server ----------------------------------------------------------------
 
 
-def api(server: Server, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(server.url + path, data=data, method=method)
-    request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.load(response)
-    except urllib.error.HTTPError as error:
-        return error.code, json.load(error)
-
-
 def capture(bin_: dict, path: str, body: bytes) -> None:
     request = urllib.request.Request(bin_["capture_url"] + path, data=body, method="POST")
     urllib.request.urlopen(request, timeout=10).close()
@@ -121,7 +109,7 @@ def test_a_replay_sends_in_order_at_the_rate_with_progress(server: Server, targe
     bin_ = server.new_bin()
     for n in range(6):
         capture(bin_, f"/r{n}?n={n}", f"body {n}".encode())
-    status, job = api(
+    status, job = api_call(
         server, "POST", f"/api/bins/{bin_['id']}/replays", {"q": "", "url": target.url(), "rate": 5}
     )
     assert status == 201, job
@@ -130,7 +118,7 @@ def test_a_replay_sends_in_order_at_the_rate_with_progress(server: Server, targe
     seen = []
 
     def finished() -> bool:
-        _, now = api(server, "GET", f"/api/bins/{bin_['id']}/replays/{job['id']}")
+        _, now = api_call(server, "GET", f"/api/bins/{bin_['id']}/replays/{job['id']}")
         seen.append((now["state"], now["done"]))
         return now["state"] != "running" and now
 
@@ -151,13 +139,13 @@ def test_a_replay_sends_in_order_at_the_rate_with_progress(server: Server, targe
     assert [o["position"] for o in outcomes] == [1, 2, 3, 4, 5, 6]
     assert {o["status"] for o in outcomes} == {204}
     for outcome in outcomes:
-        _, attempts = api(
+        _, attempts = api_call(
             server, "GET", f"/api/bins/{bin_['id']}/requests/{outcome['request_id']}/resends"
         )
         assert [a["id"] for a in attempts["resends"]] == [outcome["attempt_id"]]
-    _, later = api(server, "GET", f"/api/bins/{bin_['id']}/replays/{job['id']}?after=4")
+    _, later = api_call(server, "GET", f"/api/bins/{bin_['id']}/replays/{job['id']}?after=4")
     assert [o["position"] for o in later["outcomes"]] == [5, 6]
-    _, listed = api(server, "GET", f"/api/bins/{bin_['id']}/replays")
+    _, listed = api_call(server, "GET", f"/api/bins/{bin_['id']}/replays")
     assert [(j["id"], j["state"]) for j in listed["replays"]] == [(job["id"], "done")]
 
 
@@ -165,21 +153,21 @@ def test_cancel_stops_a_replay_midway(server: Server, target: Target):
     bin_ = server.new_bin()
     for n in range(12):
         capture(bin_, f"/c{n}", b"x")
-    _, job = api(
+    _, job = api_call(
         server, "POST", f"/api/bins/{bin_['id']}/replays", {"q": "", "url": target.url(), "rate": 4}
     )
     path = f"/api/bins/{bin_['id']}/replays/{job['id']}"
-    until(lambda: api(server, "GET", path)[1]["done"] >= 2)
+    until(lambda: api_call(server, "GET", path)[1]["done"] >= 2)
 
-    status, cancelled = api(server, "POST", path + "/cancel")
+    status, cancelled = api_call(server, "POST", path + "/cancel")
     assert (status, cancelled["state"]) == (200, "cancelled")
     sent = len(target.hits)
     time.sleep(1.5)  # six more would have gone at 4/s
     assert len(target.hits) <= sent + 1  # at most the one already out
-    final = api(server, "GET", path)[1]
+    final = api_call(server, "GET", path)[1]
     assert final["state"] == "cancelled"
     assert final["done"] == len(target.hits) < 12
-    assert api(server, "POST", path + "/cancel")[1]["state"] == "cancelled"  # no change
+    assert api_call(server, "POST", path + "/cancel")[1]["state"] == "cancelled"  # no change
 
 
 def test_a_replay_left_running_by_a_stopped_server_is_interrupted(tmp_path: Path, target: Target):
@@ -188,14 +176,14 @@ def test_a_replay_left_running_by_a_stopped_server_is_interrupted(tmp_path: Path
         bin_ = first.new_bin()
         for n in range(4):
             capture(bin_, f"/i{n}", b"x")
-        _, job = api(
+        _, job = api_call(
             first,
             "POST",
             f"/api/bins/{bin_['id']}/replays",
             {"q": "", "url": target.url(), "rate": 0.2},
         )
         path = f"/api/bins/{bin_['id']}/replays/{job['id']}"
-        until(lambda: api(first, "GET", path)[1]["done"] == 1)
+        until(lambda: api_call(first, "GET", path)[1]["done"] == 1)
     finally:
         first.process.kill()  # no goodbye: as a crash, or a machine going away
         first.process.wait()
@@ -203,7 +191,9 @@ def test_a_replay_left_running_by_a_stopped_server_is_interrupted(tmp_path: Path
     try:
         # The killed master's worker notices and exits within a few seconds; from then on
         # its pid names no process, and the job reads as interrupted.
-        found = until(lambda: (job := api(second, "GET", path)[1])["state"] != "running" and job)
+        found = until(
+            lambda: (job := api_call(second, "GET", path)[1])["state"] != "running" and job
+        )
         assert (found["state"], found["done"], found["total"]) == ("interrupted", 1, 4)
         assert "stopped before it finished" in found["error"]
         assert found["finished_at"]
