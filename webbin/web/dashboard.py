@@ -127,6 +127,7 @@ def bin_page(bin_id: str) -> str | tuple[str, int]:
     wanted = request.args.get("r", type=int)
     if wanted is not None:
         detail = _detail_context(bin_, queries.get_request(bin_id, wanted))
+    total = queries.request_count(bin_id)
     page = render_template(
         "bin.html",
         bin=bin_,
@@ -138,8 +139,8 @@ def bin_page(bin_id: str) -> str | tuple[str, int]:
         q=searching.query_text(),
         query_error=query_error,
         query_error_text=searching.describe(query_error) if query_error else None,
-        total=queries.request_count(bin_id),
-        replay_label=replay_label(bin_id),
+        total=total,
+        replay_label=replay_label(total),
         originals=queries.originals(rows),
         **_settings_context(bin_),
         selected=bool(detail),
@@ -274,17 +275,17 @@ def forwarders_box(bin_id: str) -> str:
         "_forwarders.html",
         bin=bin_,
         forwarders=forwarders.connected(bin_id),
-        replay_label=replay_label(bin_id),
+        replay_label=replay_label(queries.request_count(bin_id)),
         refreshed=True,
     )
 
 
-def replay_label(bin_id: str) -> str:
-    """The replay form's button: with a search on, the bin's count is not what would be
-    replayed (and a text search is not counted)."""
+def replay_label(total: int) -> str:
+    """The replay form's button for a bin of ``total`` requests: with a search on, that count
+    is not what would be replayed (and a text search is not counted)."""
     if request.args.get("q"):
         return "Replay every match of the search"
-    return f"Replay all {queries.request_count(bin_id)}"
+    return f"Replay all {total}"
 
 
 @bp.get("/bins/<bin_id>/requests/<int:request_id>/edit")
