@@ -3,10 +3,12 @@ and percentiles. Imported by the scripts beside it (run as ``python bench/<scrip
 
 from __future__ import annotations
 
+import os
 import secrets
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -27,6 +29,18 @@ def wait(port: int, process: subprocess.Popen | None = None, timeout: float = 30
         except OSError:
             time.sleep(0.05)
     raise RuntimeError("server did not start")
+
+
+def worker_cpu(master: int) -> float:
+    """CPU seconds (user + system) that the children of process ``master`` (gunicorn's
+    workers) have used so far, from ``/proc``: per request, steadier than a rate on a
+    shared machine."""
+    total = 0
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    for child in children:
+        fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime, in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], q: float) -> float:

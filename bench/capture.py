@@ -35,7 +35,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchutil import drop_postgres, free_port, fresh_postgres, wait
+from benchutil import drop_postgres, free_port, fresh_postgres, wait, worker_cpu
 
 WRK = "/usr/bin/wrk"
 BODY = json.dumps({"id": "evt_bench", "type": "invoice.paid", "data": "x" * 960})
@@ -102,6 +102,9 @@ class Run:
     socket_errors: int
     per_connection: list[int]
     get_ms: list[float]
+    # The worker's CPU time per request during the flood (set by the caller, which knows
+    # the server's process).
+    cpu_us: float = float("nan")
 
     def line(self, name: str) -> str:
         spread = self.per_connection
@@ -113,7 +116,8 @@ class Run:
             f"p99 {self.p99_ms:7.1f} ms  max {self.max_ms:7.1f} ms  "
             f"per-conn {min(spread)}..{max(spread)} (median {statistics.median(spread):.0f})  "
             f"GET p50 {get_p50:5.1f} ms p99 {get_p99:6.1f} ms (n={len(gets)})  "
-            f"non-2xx {self.non2xx} socket errors {self.socket_errors}"
+            f"non-2xx {self.non2xx} socket errors {self.socket_errors}  "
+            f"worker CPU {self.cpu_us:.0f} us/request"
         )
 
 
@@ -177,6 +181,23 @@ def flood(
     )
 
 
+def timed_flood(
+    server: subprocess.Popen,
+    port: int,
+    post_path: str,
+    get_path: str,
+    seconds: int,
+    connections: int,
+    tmp: str,
+) -> Run:
+    """:func:`flood`, with the CPU time ``server``'s workers spent per request."""
+    before = worker_cpu(server.pid)
+    result = flood(port, post_path, get_path, seconds, connections, tmp)
+    spent = worker_cpu(server.pid) - before
+    result.cpu_us = spent / max(1.0, result.rps * seconds) * 1e6
+    return result
+
+
 def start_bare(tmp: str, port: int) -> subprocess.Popen:
     Path(tmp, "bare.py").write_text(BARE_APP)
     return subprocess.Popen(
@@ -227,7 +248,7 @@ def run_webbin(args: argparse.Namespace, tmp: str, database_url: str | None) -> 
         get_path = f"/api/bins/{made['id']}"
         flood(port, post_path, get_path, 2, 4, tmp)  # warm up
         before = settled_count(port, get_path)
-        result = flood(port, post_path, get_path, args.seconds, args.connections, tmp)
+        result = timed_flood(server, port, post_path, get_path, args.seconds, args.connections, tmp)
         stored = count(port, get_path) - before
         late = stored - result.ok
         verdict = "ok" if 0 <= late <= args.connections else "MISMATCH"
@@ -269,7 +290,9 @@ def main() -> None:
         try:
             wait(port, bare)
             flood(port, "/c/x/bench", "/api/bins/x", 2, 4, tmp)  # warm up
-            baseline = flood(port, "/c/x/bench", "/api/bins/x", args.seconds, args.connections, tmp)
+            baseline = timed_flood(
+                bare, port, "/c/x/bench", "/api/bins/x", args.seconds, args.connections, tmp
+            )
         finally:
             stop(bare)
         print(baseline.line("bare Flask (baseline)"))

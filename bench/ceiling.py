@@ -33,22 +33,12 @@ import sys
 import tempfile
 import time
 import urllib.request
-from pathlib import Path
 from typing import Any
 
 from benchutil import free_port, wait
-from capture import flood, start_bare, stop
+from capture import flood, start_bare, stop, timed_flood
 
 VARIANTS = ("webbin", "webbin, writer sleeps", "webbin, nothing stored")
-
-
-def worker_ticks(master: int) -> int:
-    """User + system clock ticks of ``master``'s children (gunicorn's workers) so far."""
-    total = 0
-    for child in Path(f"/proc/{master}/task/{master}/children").read_text().split():
-        fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total
 
 
 def start_variant(variant: str, data_dir: str, port: int, commit_ms: float) -> subprocess.Popen:
@@ -109,11 +99,8 @@ def measure(
     """(requests per second, the worker's CPU microseconds per request) under the flood."""
     wait(port, server)
     flood(port, post, get, 2, 4, tmp)  # warm up
-    before = worker_ticks(server.pid)
-    result = flood(port, post, get, args.seconds, args.connections, tmp)
-    ticks = worker_ticks(server.pid) - before
-    requests = result.rps * args.seconds
-    return result.rps, ticks / os.sysconf("SC_CLK_TCK") / requests * 1e6
+    result = timed_flood(server, port, post, get, args.seconds, args.connections, tmp)
+    return result.rps, result.cpu_us
 
 
 def run_variant(variant: str, args: argparse.Namespace, tmp: str) -> tuple[float, float]:
