@@ -12,7 +12,7 @@ Afterwards webbin's stored rows are checked against the 2xx answers wrk counted:
 as many rows as acknowledgements (a 2xx means stored), and at most C more (requests in
 flight when wrk stopped may be stored without wrk reading the answer).
 
-    python bench/capture.py [--seconds 10] [--connections 32] [--postgres URL]
+    python bench/capture.py [--seconds 10] [--connections 32] [--postgres URL] [--workers 1]
 
 With ``--postgres postgresql+psycopg://postgres@127.0.0.1:5432/postgres`` a second webbin
 run uses a fresh database created on that server for the run (dropped afterwards).
@@ -198,17 +198,20 @@ def timed_flood(
     return result
 
 
-def start_bare(tmp: str, port: int) -> subprocess.Popen:
+def start_bare(tmp: str, port: int, workers: int = 1) -> subprocess.Popen:
     Path(tmp, "bare.py").write_text(BARE_APP)
     return subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-k", WORKER, "-b", f"127.0.0.1:{port}"]
+        [sys.executable, "-m", "gunicorn", "-k", WORKER, "-w", str(workers)]
+        + ["-b", f"127.0.0.1:{port}"]
         + ["--chdir", tmp, "bare:app"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
 
 
-def start_webbin(data_dir: str, port: int, database_url: str | None) -> subprocess.Popen:
+def start_webbin(
+    data_dir: str, port: int, database_url: str | None, workers: int = 1
+) -> subprocess.Popen:
     env = {
         **os.environ,
         "WEBBIN_DATA_DIR": data_dir,
@@ -220,7 +223,8 @@ def start_webbin(data_dir: str, port: int, database_url: str | None) -> subproce
     if database_url:
         env["WEBBIN_DATABASE_URL"] = database_url
     return subprocess.Popen(
-        [sys.executable, "-m", "webbin.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "webbin.cli", "serve", "--port", str(port)]
+        + ["--workers", str(workers)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -239,7 +243,7 @@ def stop(process: subprocess.Popen) -> None:
 def run_webbin(args: argparse.Namespace, tmp: str, database_url: str | None) -> Run:
     port = free_port()
     data_dir = tempfile.mkdtemp(dir=tmp)
-    server = start_webbin(data_dir, port, database_url)
+    server = start_webbin(data_dir, port, database_url, args.workers)
     try:
         wait(port, server)
         api = f"http://127.0.0.1:{port}/api/bins"
@@ -282,11 +286,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--postgres", help="a PostgreSQL server URL to also run webbin on")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="worker processes of every server (default 1)"
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
-        bare = start_bare(tmp, port)
+        bare = start_bare(tmp, port, args.workers)
         try:
             wait(port, bare)
             flood(port, "/c/x/bench", "/api/bins/x", 2, 4, tmp)  # warm up
