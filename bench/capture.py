@@ -210,8 +210,15 @@ def start_bare(tmp: str, port: int, workers: int = 1) -> subprocess.Popen:
 
 
 def start_webbin(
-    data_dir: str, port: int, database_url: str | None, workers: int = 1
+    data_dir: str,
+    port: int,
+    database_url: str | None,
+    workers: int = 1,
+    command: list[str] | None = None,
 ) -> subprocess.Popen:
+    """``webbin serve`` on ``data_dir`` (or on ``database_url``), rate limits off; started by
+    ``command`` instead of ``python -m webbin.cli`` when given (it must take ``serve``'s
+    arguments)."""
     env = {
         **os.environ,
         "WEBBIN_DATA_DIR": data_dir,
@@ -223,8 +230,8 @@ def start_webbin(
     if database_url:
         env["WEBBIN_DATABASE_URL"] = database_url
     return subprocess.Popen(
-        [sys.executable, "-m", "webbin.cli", "serve", "--port", str(port)]
-        + ["--workers", str(workers)],
+        (command or [sys.executable, "-m", "webbin.cli"])
+        + ["serve", "--port", str(port), "--workers", str(workers)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

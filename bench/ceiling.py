@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -36,29 +35,20 @@ import urllib.request
 from typing import Any
 
 from benchutil import free_port, wait
-from capture import flood, start_bare, stop, timed_flood
+from capture import flood, start_bare, start_webbin, stop, timed_flood
 
 VARIANTS = ("webbin", "webbin, writer sleeps", "webbin, nothing stored")
 
 
 def start_variant(variant: str, data_dir: str, port: int, commit_ms: float) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "WEBBIN_DATA_DIR": data_dir,
-        "WEBBIN_CAPTURE_CLIENT_RATE": "0",
-        "WEBBIN_CAPTURE_BIN_RATE": "0",
-    }
-    env.pop("WEBBIN_DATABASE_URL", None)
+    """``webbin serve`` as ``capture.py`` starts it, through this script for the variants."""
+    if variant == "webbin":
+        return start_webbin(data_dir, port, None)
     command = [sys.executable, __file__, "--serve", variant, "--commit-ms", str(commit_ms)]
-    return subprocess.Popen(
-        command + ["--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    return start_webbin(data_dir, port, None, command=command)
 
 
-def serve_variant(variant: str, port: int, commit_ms: float) -> None:
+def serve_variant(variant: str, serve_args: list[str], commit_ms: float) -> None:
     """Patch the writer as ``variant`` says, then run ``webbin serve`` (its worker forks from
     this process, patch included)."""
     import itertools
@@ -90,7 +80,7 @@ def serve_variant(variant: str, port: int, commit_ms: float) -> None:
             return made_up(writer._Job(*job)), True  # (bin_row, delivery, record, decision)
 
         writer.Writer.write = answer_at_once
-    webbin(["serve", "--port", str(port)])
+    webbin(serve_args)
 
 
 def measure(
@@ -132,11 +122,12 @@ def main() -> None:
     parser.add_argument("--commit-ms", type=float, default=4.0)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--serve", choices=VARIANTS, help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.serve:
-        serve_variant(args.serve, args.port, args.commit_ms)
+    args, serve_args = parser.parse_known_args()
+    if args.serve:  # started by start_variant: the rest are ``webbin serve``'s arguments
+        serve_variant(args.serve, serve_args, args.commit_ms)
         return
+    if serve_args:
+        parser.error(f"unrecognized arguments: {' '.join(serve_args)}")
 
     figures: dict[str, list[tuple[float, float]]] = {"bare Flask": []}
     figures.update({variant: [] for variant in VARIANTS})
