@@ -247,16 +247,20 @@ def stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
+def new_bin(port: int) -> tuple[str, str]:
+    """A new bin on the webbin at ``port``: (the path to POST captures to, its API path)."""
+    api = f"http://127.0.0.1:{port}/api/bins"
+    made = json.load(urllib.request.urlopen(urllib.request.Request(api, method="POST")))
+    return made["capture_url"].split(str(port), 1)[1] + "/bench", f"/api/bins/{made['id']}"
+
+
 def run_webbin(args: argparse.Namespace, tmp: str, database_url: str | None) -> Run:
     port = free_port()
     data_dir = tempfile.mkdtemp(dir=tmp)
     server = start_webbin(data_dir, port, database_url, args.workers)
     try:
         wait(port, server)
-        api = f"http://127.0.0.1:{port}/api/bins"
-        made = json.load(urllib.request.urlopen(urllib.request.Request(api, method="POST")))
-        post_path = made["capture_url"].split(str(port), 1)[1] + "/bench"
-        get_path = f"/api/bins/{made['id']}"
+        post_path, get_path = new_bin(port)
         flood(port, post_path, get_path, 2, 4, tmp)  # warm up
         before = settled_count(port, get_path)
         result = timed_flood(server, port, post_path, get_path, args.seconds, args.connections, tmp)

@@ -25,17 +25,15 @@ starts its worker); they store nothing and must never serve anyone.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from typing import Any
 
 from benchutil import free_port, wait
-from capture import flood, start_bare, start_webbin, stop, timed_flood
+from capture import flood, new_bin, start_bare, start_webbin, stop, timed_flood
 
 VARIANTS = ("webbin", "webbin, writer sleeps", "webbin, nothing stored")
 
@@ -87,7 +85,6 @@ def measure(
     server: subprocess.Popen, port: int, post: str, get: str, args: argparse.Namespace, tmp: str
 ) -> tuple[float, float]:
     """(requests per second, the worker's CPU microseconds per request) under the flood."""
-    wait(port, server)
     flood(port, post, get, 2, 4, tmp)  # warm up
     result = timed_flood(server, port, post, get, args.seconds, args.connections, tmp)
     return result.rps, result.cpu_us
@@ -98,10 +95,7 @@ def run_variant(variant: str, args: argparse.Namespace, tmp: str) -> tuple[float
     server = start_variant(variant, tempfile.mkdtemp(dir=tmp), port, args.commit_ms)
     try:
         wait(port, server)
-        api = f"http://127.0.0.1:{port}/api/bins"
-        made = json.load(urllib.request.urlopen(urllib.request.Request(api, method="POST")))
-        post = made["capture_url"].split(str(port), 1)[1] + "/bench"
-        return measure(server, port, post, f"/api/bins/{made['id']}", args, tmp)
+        return measure(server, port, *new_bin(port), args, tmp)
     finally:
         stop(server)
 
@@ -110,6 +104,7 @@ def run_bare(args: argparse.Namespace, tmp: str) -> tuple[float, float]:
     port = free_port()
     server = start_bare(tmp, port)
     try:
+        wait(port, server)
         return measure(server, port, "/c/x/bench", "/api/bins/x", args, tmp)
     finally:
         stop(server)
